@@ -1,0 +1,36 @@
+# promote: the two commands a new machine needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ESTATE := estates/bbws
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+# Reinstall only when the package metadata changes, so `make setup` is quick when done.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/promote validate $(ESTATE)
+	$(BIN)/promote plan sit $(ESTATE)
+	$(BIN)/promote plan prod $(ESTATE)
+
+# pytest exits 5 when it collects no tests; that is not a failure of the suite.
+test: setup
+	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .promote .mypy_cache .ruff_cache build src/*.egg-info
