@@ -1,0 +1,113 @@
+"""Reading YAML with positions: fast parsing for the happy path, node marks on demand.
+
+Parsing uses libyaml (CSafeLoader) when present. Positions are only needed to report a
+diagnostic, so a file is composed into nodes again only when something in it is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from promote.diagnostics import Diagnostic, Severity, YamlPath
+
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+CODE_SYNTAX = "L001"
+CODE_DUPLICATE_KEY = "L003"
+CODE_NOT_A_MAPPING = "L004"
+
+
+class _DuplicateKey(yaml.MarkedYAMLError):
+    pass
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """SafeLoader that refuses a key written twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    first = seen[key_node.value]
+                    raise _DuplicateKey(
+                        problem=f"duplicate key `{key_node.value}` (first written at line "
+                        f"{first.line + 1})",
+                        problem_mark=key_node.start_mark,
+                    )
+                seen[key_node.value] = key_node.start_mark
+        return super().construct_mapping(node, deep)  # type: ignore[no-any-return]
+
+
+@dataclass
+class SourceFile:
+    """One YAML file: its display name, its text, and (after parsing) its data."""
+
+    name: str
+    text: str
+    data: Any = None
+    _root: yaml.Node | None = field(default=None, repr=False)
+
+    def parse(self) -> Diagnostic | None:
+        try:
+            self.data = yaml.load(self.text, Loader=_StrictLoader)
+        except _DuplicateKey as exc:
+            return self._syntax(CODE_DUPLICATE_KEY, str(exc.problem), exc.problem_mark)
+        except yaml.MarkedYAMLError as exc:
+            problem = exc.problem or exc.context or "invalid YAML"
+            return self._syntax(CODE_SYNTAX, f"invalid YAML: {problem}", exc.problem_mark)
+        except yaml.YAMLError as exc:
+            return Diagnostic(CODE_SYNTAX, Severity.ERROR, f"invalid YAML: {exc}", self.name)
+        if not isinstance(self.data, dict):
+            found = "an empty file" if self.data is None else type(self.data).__name__
+            return Diagnostic(
+                CODE_NOT_A_MAPPING,
+                Severity.ERROR,
+                f"expected a mapping of keys, found {found}",
+                self.name,
+                line=1,
+                column=1,
+            )
+        return None
+
+    def _syntax(self, code: str, message: str, mark: yaml.Mark | None) -> Diagnostic:
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return Diagnostic(code, Severity.ERROR, message, self.name, line=line, column=column)
+
+    def position(self, path: YamlPath, at_key: bool = False) -> tuple[int, int]:
+        """1-based line and column of the node at ``path`` (the deepest one that exists)."""
+        node = self._node_root()
+        if node is None:
+            return 1, 1
+        mark = node.start_mark
+        for index, part in enumerate(path):
+            last = index == len(path) - 1
+            child = _child(node, part, want_key=last and at_key)
+            if child is None:
+                break
+            node = child
+            mark = node.start_mark
+        return mark.line + 1, mark.column + 1
+
+    def _node_root(self) -> yaml.Node | None:
+        if self._root is None:
+            try:
+                self._root = yaml.compose(self.text, Loader=_BaseLoader)
+            except yaml.YAMLError:
+                return None
+        return self._root
+
+
+def _child(node: yaml.Node, part: str | int, want_key: bool) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
+                return key_node if want_key else value_node
+        return None
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        child: yaml.Node = node.value[part]
+        return child
+    return None

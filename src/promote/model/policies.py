@@ -1,0 +1,96 @@
+"""Gates and policies: approvals, traffic shifting, rollback triggers, alarms, success, soak."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from promote.model.base import Duration, MetricCondition, StrictModel
+
+
+def _role_shorthand(value: Any) -> Any:
+    return {"role": value} if isinstance(value, str) else value
+
+
+class ApprovalRequirement(StrictModel):
+    """``count`` distinct people holding ``role`` must approve (N of M)."""
+
+    role: str
+    count: int = Field(default=1, ge=1)
+
+
+Approval = Annotated[ApprovalRequirement, BeforeValidator(_role_shorthand)]
+
+
+class CanaryStep(StrictModel):
+    weight: int = Field(ge=0, le=100)  # percent of traffic on the new version
+    bake: Duration | None = None
+
+
+class TrafficPolicy(StrictModel):
+    """How traffic moves to a new version: ``canary`` steps, ``linear``, or ``all_at_once``."""
+
+    strategy: Literal["canary", "linear", "all_at_once"] = "canary"
+    steps: list[CanaryStep] = Field(default_factory=list)
+    step_weight: int | None = Field(default=None, ge=1, le=100)  # linear
+    interval: Duration | None = None  # linear
+
+    @model_validator(mode="after")
+    def _shape(self) -> TrafficPolicy:
+        if self.strategy == "canary" and not self.steps:
+            raise ValueError("a canary policy needs `steps`, e.g. [{weight: 10, bake: 15m}, ...]")
+        if self.strategy == "linear" and (self.step_weight is None or self.interval is None):
+            raise ValueError("a linear policy needs `step_weight` and `interval`")
+        return self
+
+
+def _exactly_one(model: StrictModel, *fields: str) -> None:
+    given = [f for f in fields if getattr(model, f) is not None]
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of {', '.join(f'`{f}`' for f in fields)}")
+
+
+class RollbackTrigger(StrictModel):
+    """``when`` a metric condition holds over ``window`` the release is rolled back; ``manual``
+    triggers ("customer escalation") are recorded for people to act on."""
+
+    when: MetricCondition | None = None
+    manual: str | None = None
+    window: Duration | None = None
+    min_samples: int | None = Field(default=None, ge=1)
+    scope: str | None = None  # e.g. "reads" or "writes"
+    immediate: bool = False
+
+    @model_validator(mode="after")
+    def _kind(self) -> RollbackTrigger:
+        _exactly_one(self, "when", "manual")
+        return self
+
+
+class Alarm(StrictModel):
+    name: str
+    when: MetricCondition
+    action: str | None = None
+
+
+class SuccessCriterion(StrictModel):
+    when: MetricCondition | None = None
+    manual: str | None = None
+    role: str | None = None  # who signs a manual criterion off
+    window: Duration | None = None
+
+    @model_validator(mode="after")
+    def _kind(self) -> SuccessCriterion:
+        _exactly_one(self, "when", "manual")
+        return self
+
+
+class Soak(StrictModel):
+    """N checkpoints spread over a duration; each evaluates the go/no-go criteria."""
+
+    duration: Duration
+    checkpoints: int = Field(ge=1)
+    criteria: list[MetricCondition] = Field(default_factory=list)
+    manual: list[str] = Field(default_factory=list)
+    known_alarms: list[str] = Field(default_factory=list)

@@ -1,0 +1,80 @@
+"""A project: one deployable unit of the estate (a service, a stack, a site)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, PrivateAttr
+
+from promote.model.base import Duration, StrictModel
+from promote.model.checks import Check
+from promote.model.policies import (
+    Alarm,
+    Approval,
+    RollbackTrigger,
+    Soak,
+    SuccessCriterion,
+    TrafficPolicy,
+)
+from promote.model.steps import SmokeTest, Step
+
+
+class ProjectKind(StrEnum):
+    LAMBDA_API = "lambda-api"
+    DYNAMODB_TABLES = "dynamodb-tables"
+    S3_BUCKETS = "s3-buckets"
+    STATIC_SITE = "static-site"
+    ECS_PLATFORM = "ecs-platform"
+    GENERIC = "generic"
+
+
+def _dependency_shorthand(value: Any) -> Any:
+    return {"project": value} if isinstance(value, str) else value
+
+
+class Dependency(StrictModel):
+    project: str
+    reason: str | None = None
+
+
+DependsOn = Annotated[Dependency, BeforeValidator(_dependency_shorthand)]
+
+
+class Project(StrictModel):
+    name: str
+    kind: ProjectKind
+    wave: str
+    depends_on: list[DependsOn] = Field(default_factory=list)
+    repository: str | None = None
+    description: str | None = None
+    estimate: Duration = timedelta(minutes=15)
+    # Per-project variables; they may use the environment's (${env}, ${api_domain}, ...).
+    vars: dict[str, str] = Field(default_factory=dict)
+
+    approvals: dict[str, list[Approval]] = Field(default_factory=dict)
+    preconditions: list[Check] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+    smoke_tests: list[SmokeTest] = Field(default_factory=list)
+    canary: dict[str, TrafficPolicy] = Field(default_factory=dict)
+    rollback_triggers: list[RollbackTrigger] = Field(default_factory=list)
+    alarms: list[Alarm] = Field(default_factory=list)
+    success_criteria: dict[str, list[SuccessCriterion]] = Field(default_factory=dict)
+    soak: dict[str, Soak] = Field(default_factory=dict)
+    rollback: list[Step] = Field(default_factory=list)
+
+    # The file the project was read from, for diagnostics. Not part of the YAML.
+    _origin: str = PrivateAttr(default="<memory>")
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    def with_origin(self, origin: str) -> Project:
+        self._origin = origin
+        return self
+
+    @property
+    def dependency_names(self) -> list[str]:
+        return [d.project for d in self.depends_on]

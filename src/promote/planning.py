@@ -1,0 +1,224 @@
+"""Planning: what promoting the estate into one environment involves, in what order. Pure.
+
+``make_plan(estate, env)`` expects an estate that validated without errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from promote.errors import EstateInvalid
+from promote.graph import Node, critical_path, earliest_times, layers, wave_order
+from promote.interpolation import (
+    ENGINE_VARIABLES,
+    UndefinedVariable,
+    environment_variables,
+    interpolate,
+    project_variables,
+)
+from promote.model import Estate, Project, TrafficPolicy, format_duration
+from promote.rules.context import RuleContext
+
+
+@dataclass(frozen=True)
+class Gates:
+    """What stands between a project and success in one environment, in the order it runs."""
+
+    approvals: list[str]
+    preconditions: list[str]
+    steps: list[str]
+    smoke_tests: list[str]
+    canary: str | None
+    success_criteria: list[str]
+    soak: str | None
+    rollback_triggers: list[str]
+
+
+@dataclass(frozen=True)
+class ProjectPlan:
+    name: str
+    kind: str
+    wave: str
+    depends_on: list[str]
+    layer: int
+    estimate: timedelta
+    start: timedelta  # earliest, from the start of the run, ignoring the schedule
+    finish: timedelta
+    gates: Gates
+
+
+@dataclass(frozen=True)
+class WavePlan:
+    name: str
+    title: str
+    projects: list[str]
+    scheduled: datetime | None
+    # With the schedule honoured: a wave starts at its scheduled time or when the waves it
+    # depends on have finished, whichever is later.
+    estimated_start: datetime | None
+    estimated_finish: datetime | None
+
+
+@dataclass(frozen=True)
+class EnvironmentPlan:
+    environment: str
+    account_id: str
+    region: str
+    layers: list[list[str]]
+    critical_path: list[str]
+    duration: timedelta
+    projects: dict[str, ProjectPlan]
+    waves: list[WavePlan]
+
+
+def make_plan(estate: Estate, env: str) -> EnvironmentPlan:
+    environment = estate.environment(env)
+    ctx = RuleContext(estate)
+    if ctx.project_cycles:
+        raise EstateInvalid([])  # validate first: cycles cannot be planned
+    nodes = {
+        p.name: Node(p.name, p.dependency_names, p.wave, p.estimate.total_seconds())
+        for p in ctx.projects.values()
+    }
+    wave_deps = {wave: sorted(deps) for wave, deps in ctx.wave_deps.items()}
+    times = earliest_times(nodes, wave_deps)
+    generations = layers(nodes, wave_deps)
+    layer_of = {name: index for index, names in enumerate(generations) for name in names}
+    projects = {
+        name: ProjectPlan(
+            name=name,
+            kind=p.kind.value,
+            wave=p.wave,
+            depends_on=p.dependency_names,
+            layer=layer_of[name],
+            estimate=p.estimate,
+            start=timedelta(seconds=times[name].start),
+            finish=timedelta(seconds=times[name].finish),
+            gates=gates_for(estate, p, env),
+        )
+        for name, p in ctx.projects.items()
+    }
+    path = critical_path(times)
+    total = max((t.finish for t in times.values()), default=0.0)
+    return EnvironmentPlan(
+        environment=env,
+        account_id=environment.account_id,
+        region=environment.region,
+        layers=generations,
+        critical_path=path,
+        duration=timedelta(seconds=total),
+        projects=projects,
+        waves=_timeline(estate, ctx, nodes, wave_deps, env),
+    )
+
+
+def _timeline(
+    estate: Estate,
+    ctx: RuleContext,
+    nodes: dict[str, Node],
+    wave_deps: dict[str, list[str]],
+    env: str,
+) -> list[WavePlan]:
+    scheduled = {w.name: w.schedule[env] for w in estate.spec.waves if env in w.schedule}
+    origin = min(scheduled.values(), default=None)
+    release = (
+        {wave: (when - origin).total_seconds() for wave, when in scheduled.items()}
+        if origin
+        else {}
+    )
+    times = earliest_times(nodes, wave_deps, release)
+    plans = []
+    for name in wave_order(wave_deps):
+        wave = estate.wave(name)
+        members = sorted(p for p, node in nodes.items() if node.wave == name)
+        start = min((times[p].start for p in members), default=release.get(name))
+        finish = max((times[p].finish for p in members), default=start)
+        plans.append(
+            WavePlan(
+                name=name,
+                title=(wave.title if wave and wave.title else name),
+                projects=members,
+                scheduled=scheduled.get(name),
+                estimated_start=_at(origin, start),
+                estimated_finish=_at(origin, finish),
+            )
+        )
+    return plans
+
+
+def _at(origin: datetime | None, offset: float | None) -> datetime | None:
+    if origin is None or offset is None:
+        return None
+    return origin + timedelta(seconds=offset)
+
+
+def gates_for(estate: Estate, project: Project, env: str) -> Gates:
+    """The gates of ``project`` in ``env``, with templates filled in where they can be."""
+    values = _values(estate, project, env)
+    keep = set(estate.spec.inputs) | ENGINE_VARIABLES | _captures(project)
+
+    def fill(text: str) -> str:
+        try:
+            return interpolate(text, values, keep)
+        except UndefinedVariable:
+            return text
+
+    canary = project.canary.get(env)
+    soak = project.soak.get(env)
+    return Gates(
+        approvals=[
+            f"{r.count} of {_title(estate, r.role)}" if r.count > 1 else _title(estate, r.role)
+            for r in project.approvals.get(env, [])
+        ],
+        preconditions=[fill(c.summary()) for c in project.preconditions if c.applies_to(env)],
+        steps=[fill(s.summary()) for s in project.steps if s.applies_to(env)],
+        smoke_tests=[
+            fill(f"{t.name}: {t.method} {t.url}") for t in project.smoke_tests if t.applies_to(env)
+        ],
+        canary=_describe_canary(canary) if canary else None,
+        success_criteria=[
+            str(c.when) if c.when else str(c.manual) for c in project.success_criteria.get(env, [])
+        ],
+        soak=(
+            f"{soak.checkpoints} checkpoints over {format_duration(soak.duration)}"
+            if soak
+            else None
+        ),
+        rollback_triggers=[
+            str(t.when) if t.when else str(t.manual) for t in project.rollback_triggers
+        ],
+    )
+
+
+def _values(estate: Estate, project: Project, env: str) -> dict[str, str]:
+    base = environment_variables(env, estate.environment(env))
+    try:
+        return project_variables(base, project.vars)
+    except UndefinedVariable:
+        return base
+
+
+def _captures(project: Project) -> set[str]:
+    names: set[str] = set()
+    for test in project.smoke_tests:
+        names.update(test.capture)
+    return names
+
+
+def _title(estate: Estate, role: str) -> str:
+    found = estate.spec.roles.get(role)
+    return found.title if found else role
+
+
+def _describe_canary(policy: TrafficPolicy) -> str:
+    if policy.strategy == "all_at_once":
+        return "all at once"
+    if policy.strategy == "linear":
+        interval = format_duration(policy.interval or timedelta())
+        return f"linear +{policy.step_weight}% every {interval}"
+    parts = []
+    for step in policy.steps:
+        bake = f" ({format_duration(step.bake)})" if step.bake else ""
+        parts.append(f"{step.weight}%{bake}")
+    return " -> ".join(parts)

@@ -1,0 +1,96 @@
+"""What the rules share: the estate, indexes over it, and how a rule reports a finding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from promote.diagnostics import YamlPath
+from promote.graph import ancestors, find_cycles
+from promote.model import Estate, Project
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str
+    path: YamlPath
+    message: str
+    at_key: bool = False
+
+
+class RuleContext:
+    """Indexes computed once and shared by every rule."""
+
+    def __init__(self, estate: Estate) -> None:
+        self.estate = estate
+        self.spec = estate.spec
+
+    def in_spec(self, path: YamlPath, message: str, at_key: bool = False) -> Finding:
+        return Finding(self.estate.spec_file, path, message, at_key)
+
+    @staticmethod
+    def in_project(project: Project, path: YamlPath, message: str, at_key: bool = False) -> Finding:
+        return Finding(project.origin, path, message, at_key)
+
+    @cached_property
+    def projects(self) -> dict[str, Project]:
+        """By name; the first of duplicates wins (duplicates are their own finding)."""
+        index: dict[str, Project] = {}
+        for project in self.estate.projects:
+            index.setdefault(project.name, project)
+        return index
+
+    @cached_property
+    def waves(self) -> set[str]:
+        return {wave.name for wave in self.spec.waves}
+
+    @cached_property
+    def environments(self) -> list[str]:
+        return list(self.spec.environments)
+
+    @cached_property
+    def explicit_wave_deps(self) -> dict[str, set[str]]:
+        return {w.name: {d for d in w.depends_on if d in self.waves} for w in self.spec.waves}
+
+    @cached_property
+    def wave_deps(self) -> dict[str, set[str]]:
+        """Declared wave dependencies plus those implied by projects depending across waves."""
+        deps = {wave: set(names) for wave, names in self.explicit_wave_deps.items()}
+        for project, dependency in self.cross_wave_edges:
+            deps[project.wave].add(dependency.wave)
+        return deps
+
+    @cached_property
+    def acyclic_wave_deps(self) -> dict[str, set[str]]:
+        """Wave dependencies that are not part of a cycle: the ones a schedule can honour.
+        Edges in cycles are reported by the wave rules; judging schedules by them would only
+        repeat that finding."""
+        return {
+            wave: {d for d in deps if wave not in ancestors(self.wave_deps, d)}
+            for wave, deps in self.wave_deps.items()
+        }
+
+    @cached_property
+    def cross_wave_edges(self) -> list[tuple[Project, Project]]:
+        edges = []
+        for project in self.projects.values():
+            for name in project.dependency_names:
+                dependency = self.projects.get(name)
+                if (
+                    dependency is not None
+                    and dependency.wave != project.wave
+                    and {project.wave, dependency.wave} <= self.waves
+                ):
+                    edges.append((project, dependency))
+        return edges
+
+    @cached_property
+    def project_cycles(self) -> list[list[str]]:
+        edges = {
+            name: [d for d in p.dependency_names if d in self.projects]
+            for name, p in self.projects.items()
+        }
+        return find_cycles(edges)
+
+    def production(self) -> list[str]:
+        return self.estate.production_environments()

@@ -1,0 +1,214 @@
+"""Rules about gates: approvals, roles, canary policies and template variables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+from promote.diagnostics import Severity, YamlPath
+from promote.interpolation import (
+    ENGINE_VARIABLES,
+    environment_variables,
+    is_valid_name,
+    strings_in,
+    variables_in,
+)
+from promote.model import Project, ProjectKind, TrafficPolicy
+from promote.model.steps import HttpRequest, ManualStep, TerraformStep
+from promote.rules import rule
+from promote.rules.context import Finding, RuleContext
+from promote.suggest import did_you_mean
+
+E, W = Severity.ERROR, Severity.WARNING
+TEMPLATED_SECTIONS = ("preconditions", "steps", "smoke_tests", "rollback")
+
+
+@rule(
+    "V006",
+    "production-canary",
+    E,
+    "A lambda-api project is promoted to production without a canary policy.",
+)
+def production_canary(ctx: RuleContext) -> Iterator[Finding]:
+    for project in ctx.estate.projects:
+        if project.kind is not ProjectKind.LAMBDA_API:
+            continue
+        for env in ctx.production():
+            if env not in project.canary:
+                yield ctx.in_project(
+                    project,
+                    ("canary", env),
+                    f"`{project.name}` is a lambda-api promoted to {env} without a canary "
+                    f"policy: add canary.{env} (e.g. steps 10% -> 50% -> 100%)",
+                )
+
+
+@rule("V020", "production-all-at-once", W, "Production traffic moves all at once.")
+def production_all_at_once(ctx: RuleContext) -> Iterator[Finding]:
+    for project in ctx.estate.projects:
+        for env in ctx.production():
+            policy = project.canary.get(env)
+            if policy is not None and policy.strategy == "all_at_once":
+                yield ctx.in_project(
+                    project,
+                    ("canary", env, "strategy"),
+                    f"`{project.name}` shifts all {env} traffic at once: no canary can catch a "
+                    f"bad release",
+                )
+
+
+@rule("V016", "canary-shape", E, "Canary weights do not rise strictly to 100%.")
+def canary_shape(ctx: RuleContext) -> Iterator[Finding]:
+    for project in ctx.estate.projects:
+        for env, policy in project.canary.items():
+            problem = _canary_problem(policy)
+            if problem:
+                yield ctx.in_project(project, ("canary", env, "steps"), problem)
+
+
+def _canary_problem(policy: TrafficPolicy) -> str | None:
+    if policy.strategy != "canary":
+        return None
+    weights = [s.weight for s in policy.steps]
+    if any(b <= a for a, b in pairwise(weights)):
+        return f"canary weights must rise step by step, got {weights}"
+    if weights[-1] != 100:
+        return f"the last canary step must send 100% of traffic, got {weights[-1]}%"
+    return None
+
+
+@rule("V007", "unknown-role", E, "An approval or sign-off names a role the matrix lacks.")
+def unknown_role(ctx: RuleContext) -> Iterator[Finding]:
+    roles = ctx.spec.roles
+    for project in ctx.estate.projects:
+        for path, role in _role_references(project):
+            if role not in roles:
+                yield ctx.in_project(
+                    project,
+                    path,
+                    f"unknown role `{role}`{did_you_mean(role, roles)}; "
+                    f"the approval matrix has {', '.join(roles) or 'no roles'}",
+                )
+
+
+def _role_references(project: Project) -> Iterator[tuple[YamlPath, str]]:
+    for env, requirements in project.approvals.items():
+        for index, requirement in enumerate(requirements):
+            yield ("approvals", env, index), requirement.role
+    for env, criteria in project.success_criteria.items():
+        for index, criterion in enumerate(criteria):
+            if criterion.role:
+                yield ("success_criteria", env, index, "role"), criterion.role
+    for section in ("steps", "rollback"):
+        for index, step in enumerate(getattr(project, section)):
+            yield from _step_roles((section, index), step)
+
+
+def _step_roles(path: YamlPath, step: object) -> Iterator[tuple[YamlPath, str]]:
+    if isinstance(step, ManualStep) and step.role:
+        yield (*path, "role"), step.role
+    if isinstance(step, TerraformStep):
+        for position, role in enumerate(step.destructive_approval):
+            yield (*path, "destructive_approval", position), role
+
+
+@rule(
+    "V014",
+    "approval-unsatisfiable",
+    E,
+    "An approval needs more distinct people than its role has.",
+)
+def approval_unsatisfiable(ctx: RuleContext) -> Iterator[Finding]:
+    for project in ctx.estate.projects:
+        for env, requirements in project.approvals.items():
+            for index, requirement in enumerate(requirements):
+                role = ctx.spec.roles.get(requirement.role)
+                if role is not None and role.people and requirement.count > len(role.people):
+                    yield ctx.in_project(
+                        project,
+                        ("approvals", env, index),
+                        f"needs {requirement.count} distinct `{requirement.role}` approvers in "
+                        f"{env}, but the role has {len(role.people)}",
+                    )
+
+
+@dataclass
+class _Item:
+    """One templated item of a project, with the variables each of its strings uses."""
+
+    section: str
+    index: int
+    environments: Sequence[str] | None
+    references: list[tuple[YamlPath, str]]
+    captures: Sequence[str] = field(default_factory=list)
+
+
+@rule("V010", "undefined-variable", E, "A template uses a variable that is not defined.")
+def undefined_variable(ctx: RuleContext) -> Iterator[Finding]:
+    always = set(ctx.spec.inputs) | ENGINE_VARIABLES
+    env_values = {
+        name: set(environment_variables(name, env)) for name, env in ctx.spec.environments.items()
+    }
+    for project in ctx.estate.projects:
+        items = _templated_items(project)
+        missing: dict[tuple[YamlPath, str], tuple[list[str], set[str]]] = {}
+        for env, values in env_values.items():
+            for path, name, known in _unknown_names(project, items, env, values | always):
+                envs, seen = missing.setdefault((path, name), ([], set()))
+                envs.append(env)
+                seen.update(known)
+        for (path, name), (envs, known) in missing.items():
+            yield ctx.in_project(project, path, _undefined_message(name, envs, known))
+
+
+def _undefined_message(name: str, envs: list[str], known: set[str]) -> str:
+    if not is_valid_name(name):
+        return f"`${{{name}}}` is not a valid variable name (letters, digits and _)"
+    where = ", ".join(envs)
+    return f"undefined variable `${{{name}}}` in {where}{did_you_mean(name, known)}"
+
+
+def _templated_items(project: Project) -> list[_Item]:
+    items = [
+        _Item(
+            "vars",
+            0,
+            None,
+            [(("vars", key), n) for key, t in project.vars.items() for n in variables_in(t)],
+        )
+    ]
+    for section in TEMPLATED_SECTIONS:
+        for index, item in enumerate(getattr(project, section)):
+            data = item.model_dump(by_alias=True, exclude_defaults=True)
+            references = [
+                ((section, index, *path), name)
+                for path, text in strings_in(data)
+                for name in variables_in(text)
+            ]
+            captures = list(item.capture) if isinstance(item, HttpRequest) else []
+            items.append(_Item(section, index, item.environments, references, captures))
+    return items
+
+
+def _unknown_names(
+    project: Project, items: list[_Item], env: str, known: set[str]
+) -> Iterator[tuple[YamlPath, str, set[str]]]:
+    known = set(known)
+    var_keys = list(project.vars)
+    for item in items:
+        if item.environments is not None and env not in item.environments:
+            continue
+        if item.section == "vars":
+            # Each var may use the ones written before it.
+            for path, name in item.references:
+                position = var_keys.index(str(path[1]))
+                scope = known | set(var_keys[:position])
+                if name not in scope:
+                    yield path, name, scope
+            known |= set(var_keys)
+            continue
+        for path, name in item.references:
+            if name not in known:
+                yield path, name, known
+        known |= set(item.captures)
