@@ -26,6 +26,7 @@ from promote.render.mermaid import plan_mermaid
 from promote.render.plan_json import plan_data
 from promote.render.text import print_diagnostics, print_plan, print_summary
 from promote.rules import validate as run_rules
+from promote.rules.context import RuleContext
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
 
@@ -80,15 +81,19 @@ def _main(
     _state["debug"] = debug
 
 
-def check_estate(directory: Path, strict: bool = False) -> tuple[Estate | None, list[Diagnostic]]:
-    """Load and validate; diagnostics come back located and sorted."""
+def check_estate(
+    directory: Path, strict: bool = False
+) -> tuple[Estate | None, list[Diagnostic], RuleContext | None]:
+    """Load and validate; diagnostics come back located and sorted, with the rules' context
+    so that planning can reuse its indexes."""
     loaded: LoadResult = load_estate(directory)
     found = list(loaded.diagnostics)
     if strict:
         found = [d.escalated() for d in found]
+    context = RuleContext(loaded.estate) if loaded.estate is not None else None
     if loaded.estate is not None:
-        found.extend(run_rules(loaded.estate, strict=strict))
-    return loaded.estate, loaded.locate(found)
+        found.extend(run_rules(loaded.estate, strict=strict, context=context))
+    return loaded.estate, loaded.locate(found), context
 
 
 @app.command()
@@ -104,7 +109,7 @@ def validate(
     Every problem is printed as file:line:col: CODE severity: message (at yaml.path).
     Rule codes are listed in docs/validation.md.
     """
-    estate, found = check_estate(directory, strict)
+    estate, found, _ = check_estate(directory, strict)
     errors, warnings = count(found)
     if output is ValidateFormat.JSON:
         _print_json(
@@ -138,10 +143,10 @@ def plan(
     Layers are topological generations: a project runs after its dependencies and after
     every project of the waves its wave depends on. The estate must validate first.
     """
-    estate, found = check_estate(directory)
+    estate, found, context = check_estate(directory)
     if estate is None or any(d.is_error for d in found):
         raise EstateInvalid(found)
-    result = make_plan(estate, environment)
+    result = make_plan(estate, environment, context)
     if output is PlanFormat.JSON:
         _print_json(plan_data(result))
     elif output is PlanFormat.MERMAID:

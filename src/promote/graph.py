@@ -71,25 +71,80 @@ def ancestors(graph: Mapping[str, Iterable[str]], start: str) -> set[str]:
     return seen
 
 
-def _barrier(wave: str) -> tuple[str, str]:
-    return ("wave", wave)
+def _barrier(wave: str) -> str:
+    # NUL cannot appear in a YAML plain name, so barriers never collide with projects.
+    return f"\0wave:{wave}"
 
 
-def _combined(
-    nodes: Mapping[str, Node], wave_deps: Mapping[str, Iterable[str]]
-) -> dict[object, set[object]]:
-    graph: dict[object, set[object]] = {}
-    members: dict[str, set[object]] = {wave: set() for wave in wave_deps}
-    for node in nodes.values():
-        preds: set[object] = {d for d in node.depends_on if d in nodes}
-        if node.wave is not None:
-            preds.update(_barrier(w) for w in wave_deps.get(node.wave, ()))
-            members.setdefault(node.wave, set()).add(node.name)
-        graph[node.name] = preds
-    for wave, names in members.items():
-        # Through its own prerequisites' barriers, an empty wave still passes the order on.
-        graph[_barrier(wave)] = names | {_barrier(w) for w in wave_deps.get(wave, ())}
-    return graph
+class DependencyGraph:
+    """Projects plus one barrier per wave, sorted once by graphlib; every pass reuses the
+    order. Raises graphlib.CycleError if the projects or waves form a cycle."""
+
+    def __init__(self, nodes: Mapping[str, Node], wave_deps: Mapping[str, Iterable[str]]) -> None:
+        self.nodes = nodes
+        self.wave_deps = {wave: list(deps) for wave, deps in wave_deps.items()}
+        self.preds = self._combined()
+        self.order = list(graphlib.TopologicalSorter(self.preds).static_order())
+
+    def _combined(self) -> dict[str, list[str]]:
+        graph: dict[str, list[str]] = {}
+        members: dict[str, list[str]] = {wave: [] for wave in self.wave_deps}
+        for node in self.nodes.values():
+            preds = [d for d in node.depends_on if d in self.nodes]
+            if node.wave is not None:
+                preds.extend(_barrier(w) for w in self.wave_deps.get(node.wave, ()))
+                members.setdefault(node.wave, []).append(node.name)
+            graph[node.name] = preds
+        for wave, names in members.items():
+            # Through its own prerequisites' barriers, an empty wave still passes the order on.
+            graph[_barrier(wave)] = names + [_barrier(w) for w in self.wave_deps.get(wave, ())]
+        return graph
+
+    def earliest_times(
+        self,
+        durations: Mapping[str, float] | None = None,
+        release: Mapping[str, float] | None = None,
+        within_waves: bool = False,
+    ) -> dict[str, Timing]:
+        """Earliest start and finish of every project. ``durations`` default to the nodes';
+        ``release`` is the earliest start of each wave (its schedule); ``within_waves`` ignores
+        every edge that crosses waves, which gives each wave's own length."""
+        release = release or {}
+        timing: dict[str, Timing] = {}
+        for key in self.order:
+            node = self.nodes.get(key)
+            if within_waves and node is None:
+                continue
+            start = release.get(node.wave or "", 0.0) if node is not None else 0.0
+            via: str | None = None
+            best = ""
+            for pred in self.preds.get(key, ()):
+                if within_waves and not self._same_wave(pred, node):
+                    continue
+                finish = timing[pred].finish
+                # Among equal finishes the alphabetically first wins, so runs agree.
+                if finish > start or (
+                    finish == start and finish > 0 and (via is None or pred < best)
+                ):
+                    start, best = finish, pred
+                    # A barrier's critical predecessor is the project that finished last in it.
+                    via = pred if pred in self.nodes else timing[pred].via
+            duration = 0.0 if node is None else (durations or {}).get(key, node.duration)
+            timing[key] = Timing(start, start + duration, via)
+        return {k: v for k, v in timing.items() if k in self.nodes}
+
+    def _same_wave(self, pred: str, node: Node | None) -> bool:
+        other = self.nodes.get(pred)
+        return other is not None and node is not None and other.wave == node.wave
+
+    def layers(self) -> list[list[str]]:
+        """Topological generations: every project comes after its dependencies and after every
+        project of the waves its wave depends on (earliest times with unit durations)."""
+        times = self.earliest_times(durations=dict.fromkeys(self.nodes, 1.0))
+        grouped: dict[int, list[str]] = {}
+        for name, timing in times.items():
+            grouped.setdefault(int(timing.start), []).append(name)
+        return [sorted(grouped[index]) for index in sorted(grouped)]
 
 
 def earliest_times(
@@ -97,36 +152,11 @@ def earliest_times(
     wave_deps: Mapping[str, Iterable[str]],
     release: Mapping[str, float] | None = None,
 ) -> dict[str, Timing]:
-    """Earliest start and finish of every project, given durations, dependencies, wave
-    barriers and, optionally, the earliest time each wave may start (its schedule)."""
-    release = release or {}
-    graph = _combined(nodes, wave_deps)
-    timing: dict[object, Timing] = {}
-    for key in graphlib.TopologicalSorter(graph).static_order():
-        start, via = 0.0, None
-        if isinstance(key, str):
-            start = release.get(nodes[key].wave or "", 0.0)
-        # Sorted, so that among equal finishes the same predecessor is chosen on every run.
-        for pred in sorted(graph[key], key=str):
-            finish = timing[pred].finish
-            if finish > start or (finish == start and via is None and finish > 0):
-                start = finish
-                # A barrier's critical predecessor is the project that finished last in it.
-                via = pred if isinstance(pred, str) else timing[pred].via
-        duration = nodes[key].duration if isinstance(key, str) else 0.0
-        timing[key] = Timing(start, start + duration, via)
-    return {k: v for k, v in timing.items() if isinstance(k, str)}
+    return DependencyGraph(nodes, wave_deps).earliest_times(release=release)
 
 
 def layers(nodes: Mapping[str, Node], wave_deps: Mapping[str, Iterable[str]]) -> list[list[str]]:
-    """Topological generations: every project comes after its dependencies and after every
-    project of the waves its wave depends on. Computed as earliest times with unit durations."""
-    unit = {name: Node(n.name, n.depends_on, n.wave, 1.0) for name, n in nodes.items()}
-    times = earliest_times(unit, wave_deps)
-    grouped: dict[int, list[str]] = {}
-    for name, timing in times.items():
-        grouped.setdefault(int(timing.start), []).append(name)
-    return [sorted(grouped[index]) for index in sorted(grouped)]
+    return DependencyGraph(nodes, wave_deps).layers()
 
 
 def critical_path(times: Mapping[str, Timing]) -> list[str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from promote.errors import EstateInvalid
-from promote.graph import Node, critical_path, earliest_times, layers, wave_order
+from promote.graph import DependencyGraph, critical_path, wave_order
 from promote.interpolation import (
     ENGINE_VARIABLES,
     UndefinedVariable,
@@ -72,18 +72,14 @@ class EnvironmentPlan:
     waves: list[WavePlan]
 
 
-def make_plan(estate: Estate, env: str) -> EnvironmentPlan:
+def make_plan(estate: Estate, env: str, context: RuleContext | None = None) -> EnvironmentPlan:
     environment = estate.environment(env)
-    ctx = RuleContext(estate)
-    if ctx.project_cycles:
-        raise EstateInvalid([])  # validate first: cycles cannot be planned
-    nodes = {
-        p.name: Node(p.name, p.dependency_names, p.wave, p.estimate.total_seconds())
-        for p in ctx.projects.values()
-    }
-    wave_deps = {wave: sorted(deps) for wave, deps in ctx.wave_deps.items()}
-    times = earliest_times(nodes, wave_deps)
-    generations = layers(nodes, wave_deps)
+    ctx = context or RuleContext(estate)
+    graph = ctx.graph
+    if graph is None:
+        raise EstateInvalid([])  # cycles cannot be planned: validate first
+    times = graph.earliest_times()
+    generations = graph.layers()
     layer_of = {name: index for index, names in enumerate(generations) for name in names}
     projects = {
         name: ProjectPlan(
@@ -99,27 +95,20 @@ def make_plan(estate: Estate, env: str) -> EnvironmentPlan:
         )
         for name, p in ctx.projects.items()
     }
-    path = critical_path(times)
     total = max((t.finish for t in times.values()), default=0.0)
     return EnvironmentPlan(
         environment=env,
         account_id=environment.account_id,
         region=environment.region,
         layers=generations,
-        critical_path=path,
+        critical_path=critical_path(times),
         duration=timedelta(seconds=total),
         projects=projects,
-        waves=_timeline(estate, ctx, nodes, wave_deps, env),
+        waves=_timeline(estate, graph, env),
     )
 
 
-def _timeline(
-    estate: Estate,
-    ctx: RuleContext,
-    nodes: dict[str, Node],
-    wave_deps: dict[str, list[str]],
-    env: str,
-) -> list[WavePlan]:
+def _timeline(estate: Estate, graph: DependencyGraph, env: str) -> list[WavePlan]:
     scheduled = {w.name: w.schedule[env] for w in estate.spec.waves if env in w.schedule}
     origin = min(scheduled.values(), default=None)
     release = (
@@ -127,11 +116,11 @@ def _timeline(
         if origin
         else {}
     )
-    times = earliest_times(nodes, wave_deps, release)
+    times = graph.earliest_times(release=release)
     plans = []
-    for name in wave_order(wave_deps):
+    for name in wave_order(graph.wave_deps):
         wave = estate.wave(name)
-        members = sorted(p for p, node in nodes.items() if node.wave == name)
+        members = sorted(p for p, node in graph.nodes.items() if node.wave == name)
         start = min((times[p].start for p in members), default=release.get(name))
         finish = max((times[p].finish for p in members), default=start)
         plans.append(

@@ -24,22 +24,68 @@ class _DuplicateKey(yaml.MarkedYAMLError):
     pass
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """SafeLoader that refuses a key written twice in one mapping (YAML would keep the last)."""
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[str, yaml.Mark] = {}
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                if key_node.value in seen:
-                    first = seen[key_node.value]
-                    raise _DuplicateKey(
-                        problem=f"duplicate key `{key_node.value}` (first written at line "
-                        f"{first.line + 1})",
-                        problem_mark=key_node.start_mark,
-                    )
-                seen[key_node.value] = key_node.start_mark
-        return super().construct_mapping(node, deep)  # type: ignore[no-any-return]
+
+class _Builder:
+    """Turns libyaml's composed nodes into Python data.
+
+    PyYAML's own constructor spends most of its time on generic bookkeeping. Strings, which
+    are most scalars in an estate, are taken straight from the node; every other tag (ints,
+    timestamps, merge keys) goes through PyYAML's SafeConstructor, so the semantics are
+    PyYAML's. Keys written twice in one mapping are refused: YAML would keep the last.
+    """
+
+    def __init__(self) -> None:
+        self._constructor = yaml.SafeLoader("")
+        self._active: set[int] = set()
+
+    def build(self, node: yaml.Node) -> Any:
+        if node.__class__ is yaml.ScalarNode:
+            return node.value if node.tag == _STR else self._construct(node)
+        if id(node) in self._active:
+            raise yaml.MarkedYAMLError(
+                problem="an alias refers to a node that contains it", problem_mark=node.start_mark
+            )
+        self._active.add(id(node))
+        try:
+            if node.__class__ is yaml.MappingNode:
+                return self._mapping(node)
+            if node.__class__ is yaml.SequenceNode:
+                return [self.build(child) for child in node.value]
+            return self._construct(node)
+        finally:
+            self._active.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode) -> Any:
+        if any(key.tag == _MERGE for key, _ in node.value):
+            return self._construct(node)  # `<<` merge keys: PyYAML knows how
+        out: dict[Any, Any] = {}
+        first_line: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = self.build(key_node)
+            if key in first_line:
+                raise _DuplicateKey(
+                    problem=f"duplicate key `{key}` (first written at line {first_line[key]})",
+                    problem_mark=key_node.start_mark,
+                )
+            first_line[key] = key_node.start_mark.line + 1
+            out[key] = self.build(value_node)
+        return out
+
+    def _construct(self, node: yaml.Node) -> Any:
+        return self._constructor.construct_object(node, deep=True)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse one YAML document (libyaml when present); raises yaml.YAMLError."""
+    loader = _BaseLoader(text)
+    try:
+        node = loader.get_single_node()
+    finally:
+        loader.dispose()
+    return None if node is None else _Builder().build(node)
 
 
 @dataclass
@@ -53,7 +99,7 @@ class SourceFile:
 
     def parse(self) -> Diagnostic | None:
         try:
-            self.data = yaml.load(self.text, Loader=_StrictLoader)
+            self.data = parse_yaml(self.text)
         except _DuplicateKey as exc:
             return self._syntax(CODE_DUPLICATE_KEY, str(exc.problem), exc.problem_mark)
         except yaml.MarkedYAMLError as exc:

@@ -38,9 +38,12 @@ def rule(code: str, name: str, severity: Severity, summary: str) -> Callable[[Ch
     return register
 
 
-def validate(estate: Estate, strict: bool = False) -> list[Diagnostic]:
-    """Every finding of every rule. ``strict`` turns warnings into errors."""
-    context = RuleContext(estate)
+def validate(
+    estate: Estate, strict: bool = False, context: RuleContext | None = None
+) -> list[Diagnostic]:
+    """Every finding of every rule. ``strict`` turns warnings into errors. A ``context`` made
+    for the same estate may be passed to share its indexes with planning."""
+    context = context or RuleContext(estate)
     found: list[Diagnostic] = []
     for item in RULES.values():
         severity = Severity.ERROR if strict else item.severity

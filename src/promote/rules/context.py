@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from promote.diagnostics import YamlPath
-from promote.graph import ancestors, find_cycles
+from promote.graph import DependencyGraph, Node, ancestors, find_cycles
 from promote.model import Estate, Project
 
 
@@ -66,9 +66,30 @@ class RuleContext:
         Edges in cycles are reported by the wave rules; judging schedules by them would only
         repeat that finding."""
         return {
-            wave: {d for d in deps if wave not in ancestors(self.wave_deps, d)}
+            wave: {d for d in deps if wave not in self.wave_ancestors[d]}
             for wave, deps in self.wave_deps.items()
         }
+
+    @cached_property
+    def wave_ancestors(self) -> dict[str, set[str]]:
+        """For each wave, every wave it waits for, directly or not (declared or implied)."""
+        return {wave: ancestors(self.wave_deps, wave) for wave in self.wave_deps}
+
+    @cached_property
+    def declared_wave_ancestors(self) -> dict[str, set[str]]:
+        return {wave: ancestors(self.explicit_wave_deps, wave) for wave in self.explicit_wave_deps}
+
+    @cached_property
+    def graph(self) -> DependencyGraph | None:
+        """The dependency graph with wave barriers, or None while projects or waves form a
+        cycle (those are findings of their own)."""
+        if self.project_cycles or any(w in self.wave_ancestors[w] for w in self.wave_ancestors):
+            return None
+        nodes = {
+            p.name: Node(p.name, p.dependency_names, p.wave, p.estimate.total_seconds())
+            for p in self.projects.values()
+        }
+        return DependencyGraph(nodes, {w: sorted(d) for w, d in self.wave_deps.items()})
 
     @cached_property
     def cross_wave_edges(self) -> list[tuple[Project, Project]]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from itertools import pairwise
 
 from promote.diagnostics import Severity
-from promote.graph import Node, ancestors, earliest_times, find_cycles
+from promote.graph import find_cycles
 from promote.rules import rule
 from promote.rules.context import Finding, RuleContext
 from promote.suggest import did_you_mean
@@ -41,9 +41,9 @@ def dependency_cycle(ctx: RuleContext) -> Iterator[Finding]:
 @rule("V003", "wave-order", E, "A project depends on a project in a wave that runs after its own.")
 def wave_order(ctx: RuleContext) -> Iterator[Finding]:
     for project, dependency in ctx.cross_wave_edges:
-        if project.wave not in ancestors(ctx.wave_deps, dependency.wave):
+        if project.wave not in ctx.wave_ancestors[dependency.wave]:
             continue
-        declared = project.wave in ancestors(ctx.explicit_wave_deps, dependency.wave)
+        declared = project.wave in ctx.declared_wave_ancestors[dependency.wave]
         why = "runs after it" if declared else "also waits for it, so neither can go first"
         index = project.dependency_names.index(dependency.name)
         yield ctx.in_project(
@@ -189,18 +189,9 @@ def _wave_index(ctx: RuleContext, name: str) -> int:
 
 def _wave_durations(ctx: RuleContext) -> dict[str, float]:
     """Each wave's own length: its projects' longest chain of estimates."""
-    nodes = {
-        p.name: Node(
-            p.name,
-            [d for d in p.dependency_names if getattr(ctx.projects.get(d), "wave", None) == p.wave],
-            None,
-            p.estimate.total_seconds(),
-        )
-        for p in ctx.projects.values()
-    }
-    if ctx.project_cycles:
+    if ctx.graph is None:
         return {}
-    times = earliest_times(nodes, {})
+    times = ctx.graph.earliest_times(within_waves=True)
     durations: dict[str, float] = {}
     for project in ctx.projects.values():
         durations[project.wave] = max(durations.get(project.wave, 0.0), times[project.name].finish)
