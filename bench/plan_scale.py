@@ -165,7 +165,8 @@ def main() -> int:
         verdict = "ok" if median < target else "MISSED"
         ok &= median < target
         print(
-            f"  {label:<24} best {best:6.3f} s   median {median:6.3f} s   target < {target} s  {verdict}"
+            f"  {label:<24} best {best:6.3f} s   median {median:6.3f} s   "
+            f"target < {target} s  {verdict}"
         )
     return 0 if ok else 1
 
