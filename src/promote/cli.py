@@ -42,7 +42,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 _state = {"debug": False}
-stdout = Console(soft_wrap=False)
+# Piped output is read by people too (CI logs): give tables room instead of Rich's 80 columns.
+stdout = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
 stderr = Console(stderr=True)
 
 

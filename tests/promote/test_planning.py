@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from promote.planning import make_plan
 from promote.render.mermaid import plan_mermaid
 from promote.render.plan_json import plan_data
 
-from .conftest import build, project
+from .conftest import SPEC, build, project
 
 
 def shop_projects() -> list[dict]:
@@ -90,3 +91,18 @@ def test_json_and_mermaid_outputs() -> None:
     assert chart.startswith("flowchart LR\n")
     assert "  products --> orders" in chart
     assert "class buckets,site,products,orders critical" in chart
+
+
+def test_table_output_shows_layers_path_gates_and_a_late_wave() -> None:
+    from rich.console import Console
+
+    from promote.render.text import print_plan
+
+    spec = copy.deepcopy(SPEC)
+    spec["waves"][1]["schedule"]["prod"] = "2026-02-24T08:10:00"  # before infra's 30m end
+    console = Console(record=True, width=140)
+    print_plan(console, make_plan(build(spec, shop_projects()), "prod"))
+    text = console.export_text()
+    assert "Execution layers" in text and "Critical path (1h40m)" in text
+    assert "Tech Lead, 2 of Tech Lead" in text
+    assert "scheduled 2026-02-24 08:10, starts 20m late" in text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
@@ -13,7 +13,7 @@ from promote.diagnostics import Diagnostic, count
 from promote.model import format_duration
 from promote.planning import EnvironmentPlan, WavePlan
 
-_BAR_WIDTH = 40
+_BAR_WIDTH = 30
 
 
 def print_diagnostics(console: Console, diagnostics: Sequence[Diagnostic]) -> None:
@@ -61,17 +61,21 @@ def _critical_path(plan: EnvironmentPlan) -> Text:
 
 
 def _gates_table(plan: EnvironmentPlan) -> Table:
-    table = Table(title=f"Gates in {plan.environment}", title_justify="left", show_lines=True)
-    for column in ("Project", "Approvals", "Preconditions", "Smoke tests", "Traffic", "Soak"):
-        table.add_column(column, overflow="fold")
+    table = Table(title=f"Gates in {plan.environment}", title_justify="left")
+    table.add_column("Project", no_wrap=True)
+    table.add_column("Approvals", ratio=3)
+    for column in ("Checks", "Tests"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("Traffic", ratio=2)
+    table.add_column("Soak", ratio=1)
     ordered = sorted(plan.projects.values(), key=lambda p: (p.layer, p.name))
     for project in ordered:
         gates = project.gates
         table.add_row(
             project.name,
-            "\n".join(gates.approvals) or "-",
-            f"{len(gates.preconditions)} checks" if gates.preconditions else "-",
-            f"{len(gates.smoke_tests)} tests" if gates.smoke_tests else "-",
+            ", ".join(gates.approvals) or "-",
+            str(len(gates.preconditions)),
+            str(len(gates.smoke_tests)),
             gates.canary or "-",
             gates.soak or "-",
         )
@@ -87,26 +91,27 @@ def _timeline(plan: EnvironmentPlan) -> Text:
     first = min(w.estimated_start for w in spans if w.estimated_start)
     last = max(w.estimated_finish for w in spans if w.estimated_finish)
     scale = max((last - first).total_seconds(), 1.0) / _BAR_WIDTH
+    width = max(len(w.title) for w in plan.waves)
     for wave in plan.waves:
-        text.append_text(_wave_line(wave, first, scale))
+        text.append_text(_wave_line(wave, first, scale, width))
     return text
 
 
-def _wave_line(wave: WavePlan, first: datetime, scale: float) -> Text:
+def _wave_line(wave: WavePlan, first: datetime, scale: float, width: int) -> Text:
     if wave.estimated_start is None or wave.estimated_finish is None:
-        return Text(f"  {wave.title}: not scheduled\n", style="dim")
+        return Text(f"  {wave.title:<{width}}  not scheduled\n", style="dim")
     offset = int((wave.estimated_start - first).total_seconds() / scale)
-    width = max(1, int((wave.estimated_finish - wave.estimated_start).total_seconds() / scale))
-    bar = " " * offset + "█" * width
-    late = wave.scheduled is not None and wave.estimated_start > wave.scheduled
-    when = f"{_fmt(wave.estimated_start)} -> {_fmt(wave.estimated_finish)}"
-    line = Text(f"  {bar:<{_BAR_WIDTH + 1}} {wave.title}: {when}")
-    if wave.scheduled is not None:
-        line.append(f" (scheduled {_fmt(wave.scheduled)})", style="red" if late else "dim")
-    if late:
-        delay = wave.estimated_start - wave.scheduled if wave.scheduled else timedelta()
-        line.append(f" starts {format_duration(delay)} late: waits for its dependencies", "red")
-    line.append("\n")
+    length = max(1, int((wave.estimated_finish - wave.estimated_start).total_seconds() / scale))
+    bar = (" " * offset + "█" * length)[: _BAR_WIDTH + 1]
+    span = f"{_fmt(wave.estimated_start)} -> {_fmt(wave.estimated_finish)}"
+    line = Text(f"  {wave.title:<{width}}  {span}  |{bar:<{_BAR_WIDTH + 1}}|\n")
+    if wave.scheduled is not None and wave.estimated_start > wave.scheduled:
+        delay = format_duration(wave.estimated_start - wave.scheduled)
+        line.append(
+            f"  {'':<{width}}  scheduled {_fmt(wave.scheduled)}, starts {delay} late: "
+            "it waits for the waves it depends on\n",
+            style="red",
+        )
     return line
 
 
