@@ -57,6 +57,35 @@ class Target:
         return session or boto3.session.Session(region_name=self.region)
 
 
+def check_account(session: boto3.session.Session, target: Target) -> None:
+    """Applying PROD's definition with DEV's credentials (or the reverse) must fail loudly."""
+    if not target.account_id:
+        return
+    sts = session.client("sts", region_name=target.region)
+    live = sts.get_caller_identity()["Account"]
+    if live != target.account_id:
+        raise TargetError(
+            f"credentials are for account {live} but {target.env} is {target.account_id}: "
+            "refusing to touch the wrong account"
+        )
+
+
+def verified_session(
+    target: Target, session: boto3.session.Session | None = None
+) -> boto3.session.Session:
+    """The session to use, once it is known to reach the target's account."""
+    chosen = target.session(session)
+    check_account(chosen, target)
+    return chosen
+
+
+def refuse_destructive(changes: Sequence[Change], allow_destructive: bool) -> None:
+    """Raise before any call if a destructive change was not explicitly allowed."""
+    destructive = [c for c in changes if c.destructive]
+    if destructive and not allow_destructive:
+        raise DestructiveChangeRefused(destructive)
+
+
 class StackError(Exception):
     """Base of every error a foundation stack raises."""
 
