@@ -13,7 +13,8 @@ from typing import Any
 from promote.model import Environment
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# `name`, or `env.name` for another environment's value (`${sit.api_domain}`).
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 # Known only while a run executes; the validator accepts them anywhere.
 ENGINE_VARIABLES = frozenset(
@@ -97,6 +98,15 @@ def environment_variables(name: str, env: Environment) -> dict[str, str]:
     }
     values.update({k: v for k, v in optional.items() if v is not None})
     values.update(env.variables)
+    return values
+
+
+def scope_for(environments: Mapping[str, Environment], name: str) -> dict[str, str]:
+    """What templates may use in environment ``name``: its own values, plus every
+    environment's as ``env.key`` (PROD's "verify SIT is stable" reads ``${sit.api_domain}``)."""
+    values = environment_variables(name, environments[name])
+    for other, env in environments.items():
+        values.update({f"{other}.{k}": v for k, v in environment_variables(other, env).items()})
     return values
 
 

@@ -13,9 +13,9 @@ from promote.graph import DependencyGraph, critical_path, wave_order
 from promote.interpolation import (
     ENGINE_VARIABLES,
     UndefinedVariable,
-    environment_variables,
     interpolate,
     project_variables,
+    scope_for,
 )
 from promote.model import Estate, Project, TrafficPolicy, format_duration
 from promote.rules.context import RuleContext
@@ -181,7 +181,8 @@ def gates_for(estate: Estate, project: Project, env: str) -> Gates:
 
 
 def _values(estate: Estate, project: Project, env: str) -> dict[str, str]:
-    base = environment_variables(env, estate.environment(env))
+    estate.environment(env)  # raises UnknownEnvironment with a suggestion
+    base = scope_for(estate.spec.environments, env)
     try:
         return project_variables(base, project.vars)
     except UndefinedVariable:

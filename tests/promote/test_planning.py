@@ -106,3 +106,17 @@ def test_table_output_shows_layers_path_gates_and_a_late_wave() -> None:
     assert "Execution layers" in text and "Critical path (1h40m)" in text
     assert "Tech Lead, 2 of Tech Lead" in text
     assert "scheduled 2026-02-24 08:10, starts 20m late" in text
+
+
+def test_cross_environment_values_resolve_in_gates() -> None:
+    checks = [
+        {
+            "check": "http.ok",
+            "url": "https://${dev.api_domain}/v1.0/health",
+            "environments": ["prod"],
+            "name": "dev is stable",
+        }
+    ]
+    projects = [*shop_projects()[:3], project("x", "apps", "tables", preconditions=checks)]
+    gates = make_plan(build(None, projects), "prod").projects["x"].gates
+    assert gates.preconditions == ["dev is stable (http.ok https://api.dev.shop.test/v1.0/health)"]

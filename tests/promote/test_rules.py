@@ -302,3 +302,37 @@ def test_strict_makes_warnings_errors() -> None:
     ]
     [d] = validate(build(None, projects), strict=True)
     assert (d.code, d.severity) == ("V017", Severity.ERROR)
+
+
+def test_another_environments_values_are_reachable() -> None:
+    checks = [
+        {"check": "http.ok", "url": "https://${dev.api_domain}/health", "environments": ["prod"]},
+        {"check": "http.ok", "url": "https://${qa.api_domain}/health"},
+    ]
+    api = project("api", "apps", "tables", preconditions=checks)
+    [d] = findings(projects=[project("tables", "infra"), api])
+    assert d.path == ("preconditions", 1, "url") and "`${qa.api_domain}`" in d.message
+
+
+def test_new_check_kinds_and_scoped_policies_load() -> None:
+    api = project(
+        "api",
+        "apps",
+        "tables",
+        preconditions=[
+            {"check": "iam.role_exists", "role": "deploy-${env}"},
+            {"check": "s3.object_count", "bucket": "b", "prefix": "t/", "at_least": 12},
+            {"check": "manual", "item": "Change request approved", "role": "tech_leed"},
+        ],
+        alarms=[
+            {
+                "name": "slow writes",
+                "when": "latency_p95 > 3s",
+                "scope": "writes",
+                "environments": ["prod"],
+            }
+        ],
+        success_criteria={"prod": [{"when": "latency_p95 < 500ms", "scope": "reads"}]},
+    )
+    [d] = findings(projects=[project("tables", "infra"), api])
+    assert d.code == "V007" and d.path == ("preconditions", 2, "role")

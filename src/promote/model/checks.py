@@ -122,6 +122,47 @@ class HttpOk(CheckBase):
     status: list[int] = Field(default_factory=lambda: [200])
 
 
+class RoleExists(CheckBase):
+    """An IAM role exists (execution roles, the deploy role a pipeline assumes)."""
+
+    check: Literal["iam.role_exists"]
+    target_field: ClassVar[str] = "role"
+    role: str
+
+
+class LogGroupExists(CheckBase):
+    check: Literal["logs.group_exists"]
+    target_field: ClassVar[str] = "group"
+    group: str
+
+
+class VpcExists(CheckBase):
+    """A VPC exists, by id or by its Name tag."""
+
+    check: Literal["ec2.vpc_exists"]
+    target_field: ClassVar[str] = "vpc"
+    vpc: str
+
+
+class ObjectCount(CheckBase):
+    """At least ``at_least`` objects under a prefix (the runbooks' "12 templates")."""
+
+    check: Literal["s3.object_count"]
+    target_field: ClassVar[str] = "bucket"
+    bucket: str
+    prefix: str = ""
+    at_least: int = Field(ge=1)
+
+
+class ManualCheck(CheckBase):
+    """A checklist item only a person can attest (change request approved, scan clean)."""
+
+    check: Literal["manual"]
+    target_field: ClassVar[str] = "item"
+    item: str
+    role: str | None = None
+
+
 class ProjectDeployed(CheckBase):
     """Another project has succeeded in an environment (the runbooks' dependency checkboxes)."""
 
@@ -146,6 +187,11 @@ Check = Annotated[
     | NoAlarmsFiring
     | HostedZoneExists
     | HttpOk
+    | RoleExists
+    | LogGroupExists
+    | VpcExists
+    | ObjectCount
+    | ManualCheck
     | ProjectDeployed,
     Field(discriminator="check"),
 ]

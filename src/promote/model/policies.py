@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from promote.model.base import Duration, MetricCondition, StrictModel
+from promote.model.base import Duration, EnvironmentScoped, MetricCondition, StrictModel
 
 
 def _role_shorthand(value: Any) -> Any:
@@ -51,7 +51,7 @@ def _exactly_one(model: StrictModel, *fields: str) -> None:
         raise ValueError(f"give exactly one of {', '.join(f'`{f}`' for f in fields)}")
 
 
-class RollbackTrigger(StrictModel):
+class RollbackTrigger(EnvironmentScoped):
     """``when`` a metric condition holds over ``window`` the release is rolled back; ``manual``
     triggers ("customer escalation") are recorded for people to act on."""
 
@@ -68,9 +68,10 @@ class RollbackTrigger(StrictModel):
         return self
 
 
-class Alarm(StrictModel):
+class Alarm(EnvironmentScoped):
     name: str
     when: MetricCondition
+    scope: str | None = None  # e.g. "reads" or "writes"
     action: str | None = None
 
 
@@ -78,6 +79,7 @@ class SuccessCriterion(StrictModel):
     when: MetricCondition | None = None
     manual: str | None = None
     role: str | None = None  # who signs a manual criterion off
+    scope: str | None = None  # e.g. "reads" or "writes"
     window: Duration | None = None
 
     @model_validator(mode="after")

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from promote.diagnostics import Severity, YamlPath
-from promote.interpolation import UndefinedVariable, environment_variables, interpolate
+from promote.interpolation import UndefinedVariable, interpolate, scope_for
 from promote.model import EDGE_REGION, Project
 from promote.model.checks import CertificateIssued
 from promote.model.steps import CloudFrontInvalidate, LambdaDeploy
@@ -88,9 +88,9 @@ def _edge_resource(item: object) -> str | None:
 
 
 def _resolved_regions(ctx: RuleContext, region: str) -> Iterator[tuple[str, str]]:
-    for env_name, env in ctx.spec.environments.items():
+    for env_name in ctx.spec.environments:
         try:
-            yield env_name, interpolate(region, environment_variables(env_name, env))
+            yield env_name, interpolate(region, scope_for(ctx.spec.environments, env_name))
         except UndefinedVariable:
             continue  # reported by the undefined-variable rule
 

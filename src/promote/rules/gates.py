@@ -9,12 +9,13 @@ from itertools import pairwise
 from promote.diagnostics import Severity, YamlPath
 from promote.interpolation import (
     ENGINE_VARIABLES,
-    environment_variables,
     is_valid_name,
+    scope_for,
     strings_in,
     variables_in,
 )
 from promote.model import Project, ProjectKind, TrafficPolicy
+from promote.model.checks import ManualCheck
 from promote.model.steps import HttpRequest, ManualStep, TerraformStep
 from promote.rules import rule
 from promote.rules.context import Finding, RuleContext
@@ -103,6 +104,9 @@ def _role_references(project: Project) -> Iterator[tuple[YamlPath, str]]:
     for section in ("steps", "rollback"):
         for index, step in enumerate(getattr(project, section)):
             yield from _step_roles((section, index), step)
+    for index, check in enumerate(project.preconditions):
+        if isinstance(check, ManualCheck) and check.role:
+            yield ("preconditions", index, "role"), check.role
 
 
 def _step_roles(path: YamlPath, step: object) -> Iterator[tuple[YamlPath, str]]:
@@ -147,9 +151,8 @@ class _Item:
 @rule("V010", "undefined-variable", E, "A template uses a variable that is not defined.")
 def undefined_variable(ctx: RuleContext) -> Iterator[Finding]:
     always = set(ctx.spec.inputs) | ENGINE_VARIABLES
-    env_values = {
-        name: set(environment_variables(name, env)) for name, env in ctx.spec.environments.items()
-    }
+    environments = ctx.spec.environments
+    env_values = {name: set(scope_for(environments, name)) for name in environments}
     for project in ctx.estate.projects:
         items = _templated_items(project)
         missing: dict[tuple[YamlPath, str], tuple[list[str], set[str]]] = {}
@@ -164,7 +167,7 @@ def undefined_variable(ctx: RuleContext) -> Iterator[Finding]:
 
 def _undefined_message(name: str, envs: list[str], known: set[str]) -> str:
     if not is_valid_name(name):
-        return f"`${{{name}}}` is not a valid variable name (letters, digits and _)"
+        return f"`${{{name}}}` is not a valid variable name (letters, digits and _, or env.name)"
     where = ", ".join(envs)
     return f"undefined variable `${{{name}}}` in {where}{did_you_mean(name, known)}"
 
