@@ -10,6 +10,7 @@ Run: .venv/bin/python bench/plan_scale.py [--projects N] [--edges-per-project K]
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import statistics
 import sys
@@ -21,10 +22,12 @@ from typing import Any
 
 import yaml
 
-from promote.loader import load_estate, paused_gc
+from promote.cli import check_estate
+from promote.loader import paused_gc
 from promote.model import Estate, EstateSpec, Project
 from promote.planning import make_plan
 from promote.rules import validate
+from promote.rules.context import RuleContext
 
 WAVES = 10
 TARGET_TOTAL_S = 2.0
@@ -110,21 +113,29 @@ def write_estate(root: Path, spec: dict[str, Any], projects: list[dict[str, Any]
 
 
 def full_pipeline(root: Path) -> int:
-    loaded = load_estate(root)
-    assert loaded.estate is not None, loaded.diagnostics[:3]
-    found = loaded.locate([*loaded.diagnostics, *validate(loaded.estate)])
-    assert not [d for d in found if d.is_error], found[:3]
-    return len(make_plan(loaded.estate, "prod").layers)
+    """What `promote plan prod DIR` does before rendering: the CLI's own functions."""
+    try:
+        estate, found, context = check_estate(root)
+        assert estate is not None and not [d for d in found if d.is_error], found[:3]
+        return len(make_plan(estate, "prod", context).layers)
+    finally:
+        gc.unfreeze()  # check_estate froze this run's objects; let the next run start clean
 
 
 def model_only(spec: dict[str, Any], projects: list[dict[str, Any]]) -> int:
-    with paused_gc():  # as load_estate does around the same work
-        estate = Estate(
-            spec=EstateSpec.model_validate(spec),
-            projects=tuple(Project.model_validate(p) for p in projects),
-        )
-    assert not [d for d in validate(estate) if d.is_error]
-    return len(make_plan(estate, "prod").layers)
+    """The same from parsed data: models, rules and plan, with the CLI's GC handling."""
+    try:
+        with paused_gc():
+            estate = Estate(
+                spec=EstateSpec.model_validate(spec),
+                projects=tuple(Project.model_validate(p) for p in projects),
+            )
+        gc.freeze()
+        context = RuleContext(estate)  # shared by rules and planning, as in the CLI
+        assert not [d for d in validate(estate, context=context) if d.is_error]
+        return len(make_plan(estate, "prod", context).layers)
+    finally:
+        gc.unfreeze()
 
 
 def measure(fn: Callable[[], int], repeat: int) -> tuple[list[float], int]:

@@ -6,6 +6,7 @@ Exit codes: 0 success (the estate is valid), 2 the estate is invalid, 1 any othe
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from enum import StrEnum
@@ -88,6 +89,10 @@ def check_estate(
     """Load and validate; diagnostics come back located and sorted, with the rules' context
     so that planning can reuse its indexes."""
     loaded: LoadResult = load_estate(directory)
+    # The estate lives until the command ends. Frozen, its objects are left out of the
+    # collector's full scans, which otherwise rescan all of them while the rules and the
+    # plan allocate (a third of plan_scale's time). Reference counting still frees them.
+    gc.freeze()
     found = list(loaded.diagnostics)
     if strict:
         found = [d.escalated() for d in found]

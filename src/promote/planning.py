@@ -78,6 +78,7 @@ def make_plan(estate: Estate, env: str, context: RuleContext | None = None) -> E
     graph = ctx.graph
     if graph is None:
         raise EstateInvalid([])  # cycles cannot be planned: validate first
+    scope = scope_for(estate.spec.environments, env)
     times = graph.earliest_times()
     generations = graph.layers()
     layer_of = {name: index for index, names in enumerate(generations) for name in names}
@@ -91,7 +92,7 @@ def make_plan(estate: Estate, env: str, context: RuleContext | None = None) -> E
             estimate=p.estimate,
             start=timedelta(seconds=times[name].start),
             finish=timedelta(seconds=times[name].finish),
-            gates=gates_for(estate, p, env),
+            gates=gates_for(estate, p, env, scope),
         )
         for name, p in ctx.projects.items()
     }
@@ -142,9 +143,12 @@ def _at(origin: datetime | None, offset: float | None) -> datetime | None:
     return origin + timedelta(seconds=offset)
 
 
-def gates_for(estate: Estate, project: Project, env: str) -> Gates:
-    """The gates of ``project`` in ``env``, with templates filled in where they can be."""
-    values = _values(estate, project, env)
+def gates_for(
+    estate: Estate, project: Project, env: str, scope: dict[str, str] | None = None
+) -> Gates:
+    """The gates of ``project`` in ``env``, with templates filled in where they can be.
+    ``scope`` is ``scope_for(environments, env)``, passed in when planning many projects."""
+    values = _values(scope if scope is not None else _scope(estate, env), project)
     keep = set(estate.spec.inputs) | ENGINE_VARIABLES | _captures(project)
 
     def fill(text: str) -> str:
@@ -180,9 +184,12 @@ def gates_for(estate: Estate, project: Project, env: str) -> Gates:
     )
 
 
-def _values(estate: Estate, project: Project, env: str) -> dict[str, str]:
+def _scope(estate: Estate, env: str) -> dict[str, str]:
     estate.environment(env)  # raises UnknownEnvironment with a suggestion
-    base = scope_for(estate.spec.environments, env)
+    return scope_for(estate.spec.environments, env)
+
+
+def _values(base: dict[str, str], project: Project) -> dict[str, str]:
     try:
         return project_variables(base, project.vars)
     except UndefinedVariable:

@@ -37,13 +37,19 @@ class _Builder:
     PyYAML's. Keys written twice in one mapping are refused: YAML would keep the last.
     """
 
+    # Scalar constructors (int, float, bool, null, timestamp) keep no state between calls,
+    # so one SafeConstructor serves every file; only collections need a fresh one.
+    _scalars = yaml.SafeLoader("")
+
     def __init__(self) -> None:
-        self._constructor = yaml.SafeLoader("")
         self._active: set[int] = set()
 
     def build(self, node: yaml.Node) -> Any:
         if node.__class__ is yaml.ScalarNode:
-            return node.value if node.tag == _STR else self._construct(node)
+            if node.tag == _STR:
+                return node.value
+            construct = self._scalars.yaml_constructors.get(node.tag)
+            return construct(self._scalars, node) if construct else self._construct(node)
         if id(node) in self._active:
             raise yaml.MarkedYAMLError(
                 problem="an alias refers to a node that contains it", problem_mark=node.start_mark
@@ -74,8 +80,10 @@ class _Builder:
             out[key] = self.build(value_node)
         return out
 
-    def _construct(self, node: yaml.Node) -> Any:
-        return self._constructor.construct_object(node, deep=True)
+    @staticmethod
+    def _construct(node: yaml.Node) -> Any:
+        # Merge keys and unusual tags: PyYAML's own constructor, fresh for this node.
+        return yaml.SafeLoader("").construct_object(node, deep=True)
 
 
 def parse_yaml(text: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import graphlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -83,13 +84,14 @@ class RuleContext:
     def graph(self) -> DependencyGraph | None:
         """The dependency graph with wave barriers, or None while projects or waves form a
         cycle (those are findings of their own)."""
-        if self.project_cycles or any(w in self.wave_ancestors[w] for w in self.wave_ancestors):
-            return None
         nodes = {
             p.name: Node(p.name, p.dependency_names, p.wave, p.estimate.total_seconds())
             for p in self.projects.values()
         }
-        return DependencyGraph(nodes, {w: sorted(d) for w, d in self.wave_deps.items()})
+        try:
+            return DependencyGraph(nodes, {w: sorted(d) for w, d in self.wave_deps.items()})
+        except graphlib.CycleError:
+            return None
 
     @cached_property
     def cross_wave_edges(self) -> list[tuple[Project, Project]]:
@@ -107,6 +109,8 @@ class RuleContext:
 
     @cached_property
     def project_cycles(self) -> list[list[str]]:
+        if self.graph is not None:
+            return []  # it sorted, so there is no cycle to look for
         edges = {
             name: [d for d in p.dependency_names if d in self.projects]
             for name, p in self.projects.items()

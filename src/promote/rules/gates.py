@@ -181,9 +181,14 @@ def _templated_items(project: Project) -> list[_Item]:
             [(("vars", key), n) for key, t in project.vars.items() for n in variables_in(t)],
         )
     ]
+    # One dump per project: lists keep every item, so indexes match the models'.
+    dumped = project.model_dump(
+        by_alias=True, exclude_defaults=True, include=set(TEMPLATED_SECTIONS)
+    )
     for section in TEMPLATED_SECTIONS:
-        for index, item in enumerate(getattr(project, section)):
-            data = item.model_dump(by_alias=True, exclude_defaults=True)
+        for index, (item, data) in enumerate(
+            zip(getattr(project, section), dumped.get(section, ()), strict=True)
+        ):
             references = [
                 ((section, index, *path), name)
                 for path, text in strings_in(data)
@@ -197,21 +202,28 @@ def _templated_items(project: Project) -> list[_Item]:
 def _unknown_names(
     project: Project, items: list[_Item], env: str, known: set[str]
 ) -> Iterator[tuple[YamlPath, str, set[str]]]:
-    known = set(known)
-    var_keys = list(project.vars)
+    """Names no scope defines. ``known`` is shared between projects and never changed; what a
+    project adds (its vars, then captures in order) is kept apart, as it is usually small."""
+    local: set[str] = set()
     for item in items:
         if item.environments is not None and env not in item.environments:
             continue
         if item.section == "vars":
-            # Each var may use the ones written before it.
-            for path, name in item.references:
-                position = var_keys.index(str(path[1]))
-                scope = known | set(var_keys[:position])
-                if name not in scope:
-                    yield path, name, scope
-            known |= set(var_keys)
+            yield from _unknown_in_vars(project, item, known)
+            local.update(project.vars)
             continue
         for path, name in item.references:
-            if name not in known:
-                yield path, name, known
-        known |= set(item.captures)
+            if name not in known and name not in local:
+                yield path, name, known | local
+        local.update(item.captures)
+
+
+def _unknown_in_vars(
+    project: Project, item: _Item, known: set[str]
+) -> Iterator[tuple[YamlPath, str, set[str]]]:
+    # Each var may use the ones written before it.
+    var_keys = list(project.vars)
+    for path, name in item.references:
+        earlier = var_keys[: var_keys.index(str(path[1]))]
+        if name not in known and name not in earlier:
+            yield path, name, known | set(earlier)
