@@ -17,7 +17,7 @@ from promote.interpolation import (
     project_variables,
     scope_for,
 )
-from promote.model import Estate, Project, TrafficPolicy, format_duration
+from promote.model import Estate, Project, SuccessCriterion, TrafficPolicy, format_duration
 from promote.rules.context import RuleContext
 
 
@@ -33,6 +33,7 @@ class Gates:
     success_criteria: list[str]
     soak: str | None
     rollback_triggers: list[str]
+    alarms: list[str]
 
 
 @dataclass(frozen=True)
@@ -170,18 +171,33 @@ def gates_for(
             fill(f"{t.name}: {t.method} {t.url}") for t in project.smoke_tests if t.applies_to(env)
         ],
         canary=_describe_canary(canary) if canary else None,
-        success_criteria=[
-            str(c.when) if c.when else str(c.manual) for c in project.success_criteria.get(env, [])
-        ],
+        success_criteria=[_criterion(c) for c in project.success_criteria.get(env, [])],
         soak=(
             f"{soak.checkpoints} checkpoints over {format_duration(soak.duration)}"
             if soak
             else None
         ),
         rollback_triggers=[
-            str(t.when) if t.when else str(t.manual) for t in project.rollback_triggers
+            _scoped(str(t.when) if t.when else str(t.manual), t.scope)
+            for t in project.rollback_triggers
+            if t.applies_to(env)
+        ],
+        alarms=[
+            f"{a.name}: {_scoped(str(a.when), a.scope)}"
+            for a in project.alarms
+            if a.applies_to(env)
         ],
     )
+
+
+def _scoped(text: str, scope: str | None) -> str:
+    return f"{text} ({scope})" if scope else text
+
+
+def _criterion(criterion: SuccessCriterion) -> str:
+    if criterion.when is not None:
+        return _scoped(str(criterion.when), criterion.scope)
+    return str(criterion.manual)
 
 
 def _scope(estate: Estate, env: str) -> dict[str, str]:

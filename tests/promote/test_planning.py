@@ -120,3 +120,31 @@ def test_cross_environment_values_resolve_in_gates() -> None:
     projects = [*shop_projects()[:3], project("x", "apps", "tables", preconditions=checks)]
     gates = make_plan(build(None, projects), "prod").projects["x"].gates
     assert gates.preconditions == ["dev is stable (http.ok https://api.dev.shop.test/v1.0/health)"]
+
+
+def test_triggers_and_alarms_follow_environments_and_show_scope() -> None:
+    api = project(
+        "api",
+        "apps",
+        "tables",
+        rollback_triggers=[
+            {"when": "latency_p95 > 3s", "scope": "writes"},
+            {"manual": "Any P0 incident", "environments": ["prod"]},
+        ],
+        alarms=[
+            {
+                "name": "High Duration (Read)",
+                "when": "latency_p95 > 1s",
+                "scope": "reads",
+                "environments": ["prod"],
+            }
+        ],
+        success_criteria={"prod": [{"when": "latency_p95 < 500ms", "scope": "reads"}]},
+    )
+    estate = build(None, [project("tables", "infra"), api])
+    dev = make_plan(estate, "dev").projects["api"].gates
+    assert dev.rollback_triggers == ["latency_p95 > 3s (writes)"] and dev.alarms == []
+    prod = make_plan(estate, "prod").projects["api"].gates
+    assert prod.rollback_triggers == ["latency_p95 > 3s (writes)", "Any P0 incident"]
+    assert prod.alarms == ["High Duration (Read): latency_p95 > 1s (reads)"]
+    assert prod.success_criteria == ["latency_p95 < 500ms (reads)"]
