@@ -130,7 +130,7 @@ def model_only(spec: dict[str, Any], projects: list[dict[str, Any]]) -> int:
                 spec=EstateSpec.model_validate(spec),
                 projects=tuple(Project.model_validate(p) for p in projects),
             )
-        gc.freeze()
+            gc.freeze()
         context = RuleContext(estate)  # shared by rules and planning, as in the CLI
         assert not [d for d in validate(estate, context=context) if d.is_error]
         return len(make_plan(estate, "prod", context).layers)

@@ -20,7 +20,7 @@ from rich.console import Console
 from promote import __version__
 from promote.diagnostics import Diagnostic, count
 from promote.errors import EstateInvalid, InternalError, PromoteError
-from promote.loader import LoadResult, load_estate
+from promote.loader import LoadResult, load_estate, paused_gc
 from promote.model import Estate
 from promote.planning import make_plan
 from promote.render.mermaid import plan_mermaid
@@ -88,11 +88,12 @@ def check_estate(
 ) -> tuple[Estate | None, list[Diagnostic], RuleContext | None]:
     """Load and validate; diagnostics come back located and sorted, with the rules' context
     so that planning can reuse its indexes."""
-    loaded: LoadResult = load_estate(directory)
-    # The estate lives until the command ends. Frozen, its objects are left out of the
-    # collector's full scans, which otherwise rescan all of them while the rules and the
-    # plan allocate (a third of plan_scale's time). Reference counting still frees them.
-    gc.freeze()
+    with paused_gc():
+        loaded: LoadResult = load_estate(directory)
+        # The estate lives until the command ends. Frozen (before the collector is back),
+        # its objects are left out of the collector's scans, which would otherwise rescan
+        # all of them while the rules and the plan allocate. Refcounting still frees them.
+        gc.freeze()
     found = list(loaded.diagnostics)
     if strict:
         found = [d.escalated() for d in found]

@@ -81,7 +81,7 @@ def make_plan(estate: Estate, env: str, context: RuleContext | None = None) -> E
         raise EstateInvalid([])  # cycles cannot be planned: validate first
     scope = scope_for(estate.spec.environments, env)
     times = graph.earliest_times()
-    generations = graph.layers()
+    generations = graph.layers(times)
     layer_of = {name: index for index, names in enumerate(generations) for name in names}
     projects = {
         name: ProjectPlan(
@@ -150,7 +150,10 @@ def gates_for(
     """The gates of ``project`` in ``env``, with templates filled in where they can be.
     ``scope`` is ``scope_for(environments, env)``, passed in when planning many projects."""
     values = _values(scope if scope is not None else _scope(estate, env), project)
-    keep = set(estate.spec.inputs) | ENGINE_VARIABLES | _captures(project)
+    # Run-time values stay as placeholders: inputs, the engine's, and smoke-test captures.
+    captures = _captures(project)
+    runtime = _runtime_names(estate)
+    keep = runtime | captures if captures else runtime
 
     def fill(text: str) -> str:
         try:
@@ -210,6 +213,10 @@ def _values(base: dict[str, str], project: Project) -> dict[str, str]:
         return project_variables(base, project.vars)
     except UndefinedVariable:
         return base
+
+
+def _runtime_names(estate: Estate) -> frozenset[str]:
+    return frozenset(estate.spec.inputs) | ENGINE_VARIABLES
 
 
 def _captures(project: Project) -> set[str]:

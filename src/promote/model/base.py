@@ -5,6 +5,7 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from enum import StrEnum
@@ -32,6 +33,12 @@ def parse_duration(value: Any) -> Any:
         return timedelta(seconds=value)
     if not isinstance(value, str):
         return value
+    return _parse_duration_text(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_duration_text(value: str) -> timedelta:
+    # Cached: estates repeat a handful of durations ("15m", "30m") thousands of times.
     text = value.strip().replace(" ", "")
     if not text or _DURATION_PART.sub("", text):
         raise ValueError(f"invalid duration {value!r}: write e.g. 30s, 15m, 1h30m or 48h")
