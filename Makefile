@@ -19,6 +19,8 @@ demo: setup
 	$(BIN)/promote validate $(ESTATE)
 	$(BIN)/promote plan sit $(ESTATE)
 	$(BIN)/promote plan prod $(ESTATE)
+	@echo "== The BBWS README's original schedule (Wave 1 in SIT before the Wave 2 it needs) is refused:"
+	@$(BIN)/promote validate tests/fixtures/estates/bbws_original_schedule; test $$? -eq 2
 
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
 test: setup

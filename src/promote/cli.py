@@ -10,7 +10,6 @@ import gc
 import json
 import sys
 from enum import StrEnum
-from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,7 +41,8 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-_state = {"debug": False}
+# What the running command asked for, so that the boundary reports errors in kind.
+_state: dict[str, bool] = {"debug": False, "json": False}
 # Piped output is read by people too (CI logs): give tables room instead of Rich's 80 columns.
 stdout = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
 stderr = Console(stderr=True)
@@ -81,6 +81,7 @@ def _main(
     ] = False,
 ) -> None:
     _state["debug"] = debug
+    _state["json"] = False
 
 
 def check_estate(
@@ -116,6 +117,7 @@ def validate(
     Every problem is printed as file:line:col: CODE severity: message (at yaml.path).
     Rule codes are listed in docs/validation.md.
     """
+    _state["json"] = output is ValidateFormat.JSON
     estate, found, _ = check_estate(directory, strict)
     errors, warnings = count(found)
     if output is ValidateFormat.JSON:
@@ -150,6 +152,7 @@ def plan(
     Layers are topological generations: a project runs after its dependencies and after
     every project of the waves its wave depends on. The estate must validate first.
     """
+    _state["json"] = output is PlanFormat.JSON
     estate, found, context = check_estate(directory)
     if estate is None or any(d.is_error for d in found):
         raise EstateInvalid(found)
@@ -167,15 +170,9 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def _json_requested(argv: list[str]) -> bool:
-    return any(a in ("--format=json", "-fjson") for a in argv) or any(
-        a in ("--format", "-f") and b == "json" for a, b in pairwise(argv)
-    )
-
-
-def _report(error: PromoteError, argv: list[str]) -> None:
+def _report(error: PromoteError) -> None:
     diagnostics = getattr(error, "diagnostics", ())
-    if _json_requested(argv):
+    if _state["json"]:
         body: dict[str, Any] = {"code": error.code, "message": error.message}
         if diagnostics:
             body["diagnostics"] = [d.as_dict() for d in diagnostics]
@@ -194,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     except PromoteError as error:
         if debug:
             raise
-        _report(error, args)
+        _report(error)
         return error.exit_code
     except typer.Abort:
         stderr.print("aborted")
