@@ -9,7 +9,7 @@ import functools
 import re
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
@@ -171,6 +171,21 @@ def _threshold(metric: Metric, number: float, unit: str | None, text: str) -> fl
 
 
 MetricCondition = Annotated[Condition, BeforeValidator(parse_condition)]
+
+
+class Summarised(StrictModel):
+    """One-line summaries for plans: ``name (kind target)``. Subclasses say which field holds
+    their kind (``check`` or ``kind``) and which names what they act on."""
+
+    kind_field: ClassVar[str] = "kind"
+    target_field: ClassVar[str] = ""
+
+    def summary(self) -> str:
+        kind = str(getattr(self, self.kind_field, ""))
+        target = str(getattr(self, self.target_field, "")) if self.target_field else ""
+        label = f"{kind} {target}".strip()
+        name = getattr(self, "name", None)
+        return f"{name} ({label})" if name else label
 
 
 class EnvironmentScoped(StrictModel):

@@ -6,21 +6,14 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from promote.model.base import EnvironmentScoped
+from promote.model.base import EnvironmentScoped, Summarised
 
 
-class CheckBase(EnvironmentScoped):
+class CheckBase(Summarised, EnvironmentScoped):
+    kind_field: ClassVar[str] = "check"
+
     name: str | None = None
     region: str | None = None  # default: the environment's region
-
-    # The field that names what is checked, for one-line summaries.
-    target_field: ClassVar[str] = ""
-
-    def summary(self) -> str:
-        kind = str(getattr(self, "check", ""))
-        target = str(getattr(self, self.target_field, "")) if self.target_field else ""
-        label = f"{kind} {target}".strip()
-        return f"{self.name} ({label})" if self.name else label
 
 
 class IdentityCheck(CheckBase):

@@ -9,25 +9,16 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from promote.model.base import Duration, EnvironmentScoped, StrictModel
+from promote.model.base import Duration, EnvironmentScoped, StrictModel, Summarised
 from promote.model.checks import Check
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-class StepBase(EnvironmentScoped):
+class StepBase(Summarised, EnvironmentScoped):
     name: str | None = None
     region: str | None = None  # default: the environment's region
     timeout: Duration | None = None
-
-    # The field that names what the step acts on, for one-line summaries.
-    target_field: ClassVar[str] = ""
-
-    def summary(self) -> str:
-        kind = str(getattr(self, "kind", ""))
-        target = str(getattr(self, self.target_field, "")) if self.target_field else ""
-        label = f"{kind} {target}".strip()
-        return f"{self.name} ({label})" if self.name else label
 
 
 class LambdaDeploy(StepBase):
