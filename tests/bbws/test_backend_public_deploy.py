@@ -2,7 +2,7 @@
 
 Two moto 5.2 gaps are filled here, in the test only (see ``moto_account``):
 * CloudFront origin access identities have no API in moto (every call answers 404), so
-  ``FakeOais`` answers ListCloudFrontOriginAccessIdentities through botocore's before-call hook;
+  ``CloudFrontOaiDouble`` (tests/bbws/aws_doubles.py) answers the OAI calls as CloudFront would;
 * moto stores a distribution but drops ``LambdaFunctionAssociations`` and ``S3OriginConfig``
   from what it returns, so its two model constructors are wrapped to keep them.
 """
@@ -15,7 +15,6 @@ import json
 import boto3
 import jwt
 import pytest
-from botocore.awsrequest import AWSResponse
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import mock_aws
 from moto.cloudfront import models as cloudfront_models
@@ -32,39 +31,11 @@ from bbws.backend_public._distribution import CACHING_OPTIMIZED
 from bbws.backend_public._sync import IMMUTABLE, NO_CACHE
 from bbws.edge.auth_validation import AuthConfig
 from bbws.schemas.common import Target
+from tests.bbws.aws_doubles import CloudFrontOaiDouble
 
 ACCOUNT = "123456789012"  # moto's
 SIT = Target("sit", "us-east-1", ACCOUNT)
 FUNCTIONS = ("security-headers", "url-rewrite", "auth-validation", "redirects")
-
-
-class FakeOais:
-    """Answers the one OAI call deploy makes, as CloudFront would; moto has no OAI API."""
-
-    def __init__(self) -> None:
-        self.items: list[dict[str, str]] = []
-
-    def add(self, comment: str) -> str:
-        oai_id = f"E{len(self.items) + 1:013d}"
-        self.items.append({"Id": oai_id, "S3CanonicalUserId": "c" * 96, "Comment": comment})
-        return oai_id
-
-    def attach(self, session: boto3.session.Session) -> None:
-        session.events.register(
-            "before-call.cloudfront.ListCloudFrontOriginAccessIdentities", self._list
-        )
-
-    def _list(self, **_: object):
-        listing = {
-            "Marker": "",
-            "MaxItems": 100,
-            "IsTruncated": False,
-            "Quantity": len(self.items),
-            "Items": list(self.items),
-        }
-        return AWSResponse("https://cloudfront.amazonaws.com", 200, {}, None), {
-            "CloudFrontOriginAccessIdentityList": listing
-        }
 
 
 def _fill_moto_gaps(mp: pytest.MonkeyPatch) -> None:
@@ -102,8 +73,8 @@ def moto_account(*, issue_certificates: bool = True):
             mp.setattr("moto.settings.ACM_VALIDATION_WAIT", 0)
         with mock_aws():
             session = boto3.session.Session(region_name="eu-west-1")
-            oais = FakeOais()
-            oais.attach(session)
+            oais = CloudFrontOaiDouble()
+            oais.install(session)
             yield session, oais
 
 
@@ -234,7 +205,7 @@ def test_refuses_a_bucket_in_another_region_than_the_spec_says(session, sit_buck
 
 def test_refuses_without_the_oai_and_creates_nothing(session, oais, sit_spec):
     make_bucket(session, oais, "sit", "eu-west-1")
-    oais.items.clear()
+    oais.clear()
 
     with pytest.raises(MissingPrerequisiteError, match="bbws-cdn-sit"):
         deploy(SIT, sit_spec, session=session)

@@ -25,7 +25,7 @@ from moto import mock_aws
 from bbws.schemas import dynamodb, s3
 from bbws.schemas.common import Target
 from bbws.services.config import Settings, get_settings
-from tests.bbws.schemas.test_s3 import CloudFrontOaiDouble
+from tests.bbws.aws_doubles import CloudFrontOaiDouble
 from tests.bbws.services import support
 
 
