@@ -21,6 +21,7 @@ from bbws.schemas._dynamodb_live import (
     key_of,
     read_pitr,
     read_table,
+    read_ttl,
     same_key,
 )
 from bbws.schemas.common import Change, StackError, Target, TargetError
@@ -88,6 +89,8 @@ def _create(client: DynamoDBClient, desired: Mapping[str, Any]) -> None:
     _wait(client, request["TableName"])
     if desired["pitr"]:  # "PITR MUST be enabled before any data": first thing once ACTIVE
         _set_pitr(client, request["TableName"], True)
+    if desired.get("ttl"):
+        _set_ttl(client, request["TableName"], desired["ttl"], None)
 
 
 def _delete(client: DynamoDBClient, live: LiveTable) -> None:
@@ -122,6 +125,29 @@ def _exec_table(client: DynamoDBClient, change: Change) -> bool:
             return False
         _delete(client, live)
     _create(client, change.desired)
+    return True
+
+
+def _set_ttl(client: DynamoDBClient, name: str, wanted: str | None, live: str | None) -> None:
+    # One attribute at a time: switching attributes means off, then on.
+    if live is not None:
+        client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": False, "AttributeName": live}
+        )
+    if wanted is not None:
+        client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": wanted}
+        )
+
+
+def _exec_ttl(client: DynamoDBClient, change: Change) -> bool:
+    name, wanted = change.desired["table"], change.desired["ttl"]
+    if describe_table(client, name) is None:
+        return False
+    live = read_ttl(client, name)
+    if live == wanted:
+        return False
+    _set_ttl(client, name, wanted, live)
     return True
 
 
@@ -226,6 +252,7 @@ EXECUTORS: Final[Mapping[str, _Executor]] = {
         _exec_setting,
     ),
     "set-tags": _exec_tags,
+    "set-ttl": _exec_ttl,
     **dict.fromkeys(("delete-gsi", "replace-gsi", "create-gsi"), _exec_gsi),
 }
 # Tables first; PITR next, before anything else touches the data; then settings (billing

@@ -39,6 +39,7 @@ class LiveTable:
     sse_kms: bool
     stream: str | None
     tags: Mapping[str, str]
+    ttl_attribute: str | None = None
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -86,6 +87,14 @@ def read_pitr(client: DynamoDBClient, name: str) -> bool:
     return status == "ENABLED"
 
 
+def read_ttl(client: DynamoDBClient, name: str) -> str | None:
+    """The TTL attribute while TTL is on (or being turned on), else None."""
+    desc = client.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
+    if desc.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        return desc.get("AttributeName")
+    return None
+
+
 def read_table(client: DynamoDBClient, name: str) -> LiveTable | None:
     desc = describe_table(client, name)
     if desc is None:
@@ -108,6 +117,7 @@ def read_table(client: DynamoDBClient, name: str) -> LiveTable | None:
         sse_kms=sse.get("SSEType") == "KMS" and sse.get("Status") != "DISABLED",
         stream=stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
         tags=_tags(client, desc["TableArn"]),
+        ttl_attribute=read_ttl(client, name),
     )
 
 

@@ -114,7 +114,11 @@ def _create_table(spec: TableSpec, at: _At) -> Change:
         f"PITR {_onoff(spec.point_in_time_recovery)}, deletion protection "
         f"{_onoff(spec.deletion_protection)}, stream {spec.stream or 'none'}"
     )
-    desired = {"request": spec.create_request(), "pitr": spec.point_in_time_recovery}
+    desired = {
+        "request": spec.create_request(),
+        "pitr": spec.point_in_time_recovery,
+        "ttl": spec.ttl_attribute,
+    }
     return at.change(CREATE, "create-table", reason, desired, {})
 
 
@@ -124,7 +128,11 @@ def _replace_table(spec: TableSpec, live: LiveTable, at: _At) -> Change:
         f"to {spec.key.describe()}; DynamoDB cannot change keys in place (an on-demand backup "
         "is taken before the delete)"
     )
-    desired = {"request": spec.create_request(), "pitr": spec.point_in_time_recovery}
+    desired = {
+        "request": spec.create_request(),
+        "pitr": spec.point_in_time_recovery,
+        "ttl": spec.ttl_attribute,
+    }
     return at.change(DESTRUCTIVE, "replace-table", reason, desired, {"key": show_key(live.key)})
 
 
@@ -240,7 +248,33 @@ def _diff_indexes(spec: TableSpec, live: LiveTable, at: _At) -> list[Change]:
     return changes
 
 
-_IN_PLACE: Final = (_diff_safety, _diff_billing, _diff_stream, _diff_tags, _diff_indexes)
+def _diff_ttl(spec: TableSpec, live: LiveTable, at: _At) -> list[Change]:
+    if spec.ttl_attribute == live.ttl_attribute:
+        return []
+    values = f"(defined: {spec.ttl_attribute or 'off'}, live: {live.ttl_attribute or 'off'})"
+    if spec.ttl_attribute:
+        # In place, but not harmless: items whose attribute is already in the past go.
+        reason = (
+            f"turn TTL on {at.title} to `{spec.ttl_attribute}`: DynamoDB then deletes items "
+            f"whose `{spec.ttl_attribute}` has passed {values}"
+        )
+    else:
+        reason = f"turn TTL off on {at.title}: expired items are kept {values}"
+    return [
+        at.change(
+            UPDATE, "set-ttl", reason, {"ttl": spec.ttl_attribute}, {"ttl": live.ttl_attribute}
+        )
+    ]
+
+
+_IN_PLACE: Final = (
+    _diff_safety,
+    _diff_billing,
+    _diff_stream,
+    _diff_ttl,
+    _diff_tags,
+    _diff_indexes,
+)
 
 
 def _diff_table(spec: TableSpec, live: LiveTable | None, at: _At) -> list[Change]:

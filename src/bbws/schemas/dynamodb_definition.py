@@ -58,6 +58,9 @@ TENANT_EMAIL: Final = "tenant_email"  # e-mail lower-cased before it is scoped
 PRICE: Final = "price"  # a number, so BETWEEN works
 NAME_SORT: Final = "name_sort"  # lower-cased product name
 DOMAIN: Final = "domain"  # lower-cased host name, set only on a tenant's DOMAIN# items
+# Epoch seconds after which DynamoDB may delete the item: the orders table's idempotency
+# records (Powertools writes this attribute) expire through it.
+EXPIRATION: Final = "expiration"
 
 
 def tenant_partition(tenant_id: str) -> str:
@@ -161,6 +164,7 @@ class TableSpec:
     sse_kms: bool = True
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
     tags: tuple[tuple[str, str], ...] = ()
+    ttl_attribute: str | None = None
 
     @property
     def name(self) -> str:
@@ -281,6 +285,10 @@ _LAYOUT: Final[tuple[tuple[str, tuple[IndexSpec, ...], StreamView | None], ...]]
 )
 
 
+# Only orders carries short-lived items (idempotency records of order creation).
+_TTL: Final = {"orders": EXPIRATION}
+
+
 def standard_definition(env: str, dr_region: str | None = None) -> SchemaDefinition:
     """The definition for dev, sit or prod. ``dr_region`` is used only where DR applies."""
     if env not in ENVIRONMENTS:
@@ -295,6 +303,7 @@ def standard_definition(env: str, dr_region: str | None = None) -> SchemaDefinit
             stream=stream,
             deletion_protection=env in PROTECTED_ENVIRONMENTS,
             tags=tags,
+            ttl_attribute=_TTL.get(base),
         )
         for base, indexes, stream in _LAYOUT
     )

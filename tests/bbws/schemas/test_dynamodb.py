@@ -147,10 +147,18 @@ def test_pitr_is_enabled_on_a_new_table_before_anything_else(
     target = use(monkeypatch, PROD)
     session, calls = recording_session(target.region)
     dynamodb.apply_all(target, session=session)
-    ops = [(op, p["TableName"]) for op, p in writes(calls)]
-    assert len(ops) == 20  # ten tables (five + five DR), two writes each
-    for (first, table), (second, same) in zip(ops[::2], ops[1::2], strict=True):
-        assert (first, second, same) == ("CreateTable", "UpdateContinuousBackups", table)
+    # One run of writes per table (the DR copies share names, in another region): each run
+    # opens with CreateTable, then PITR before anything else; orders then gets its TTL.
+    runs: list[list[tuple[str, str]]] = []
+    for op, params in writes(calls):
+        if op == "CreateTable":
+            runs.append([])
+        runs[-1].append((op, params["TableName"]))
+    assert len(runs) == 10  # five tables + five DR copies
+    for run in runs:
+        name = run[0][1]
+        then = ["UpdateTimeToLive"] if name.startswith("orders-") else []
+        assert run == [(op, name) for op in ("CreateTable", "UpdateContinuousBackups", *then)]
 
 
 @pytest.mark.parametrize("env", ["sit", "prod"])
@@ -448,3 +456,25 @@ def test_changes_for_another_environment_are_refused(
 def test_prod_needs_a_dr_region() -> None:
     with pytest.raises(TargetError, match="DR region"):
         dynamodb.plan(Target("prod", "af-south-1", "093646564004"))
+
+
+def test_orders_expire_idempotency_records_through_ttl(
+    aws: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = use(monkeypatch, TARGETS["sit"])
+    dynamodb.apply_all(target, session=aws)
+    client = aws.client("dynamodb", region_name=target.region)
+    ttl = client.describe_time_to_live(TableName="orders-sit")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expiration")
+    other = client.describe_time_to_live(TableName="products-sit")["TimeToLiveDescription"]
+    assert other["TimeToLiveStatus"] == "DISABLED"
+
+    client.update_time_to_live(
+        TableName="orders-sit",
+        TimeToLiveSpecification={"Enabled": False, "AttributeName": "expiration"},
+    )
+    [found] = dynamodb.drift(target, session=aws)
+    assert (found.action, found.kind.value) == ("set-ttl", "update")
+    assert "defined: expiration, live: off" in found.reason
+    assert [c.action for c in dynamodb.apply_all(target, session=aws)] == ["set-ttl"]
+    assert dynamodb.plan(target, session=aws) == []
