@@ -1,0 +1,94 @@
+"""An order's lines and totals from the catalogue's prices: pure, so it is tested alone.
+
+Per line: ``subtotal = unit_price * quantity``, ``discount = subtotal * percent / 100``
+rounded half up to cents, ``total = subtotal - discount``. The order's totals are the sums
+of its lines, so the lines always add up to what the customer is charged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+from bbws.services.errors import Conflict, ValidationFailed
+from bbws.services.orders.catalog import Discount, Product
+from bbws.services.orders.model import LineIn, OrderLine, money
+
+
+class InsufficientStock(Conflict):
+    """409 naming every product that cannot be supplied, so the client can fix the cart."""
+
+    def __init__(self, products: Sequence[Product]) -> None:
+        names = ", ".join(f"{p.name} ({p.id})" for p in products)
+        super().__init__(
+            f"insufficient stock for {names}",
+            details=[{"field": f"product.{p.id}", "type": "insufficient_stock"} for p in products],
+        )
+
+
+def unknown_products(lines: Sequence[LineIn], products: Mapping[str, Product]) -> None:
+    """400 naming each line whose product is not for sale in this tenant."""
+    details = [
+        {"field": f"body.items.{index}.product_id", "type": "unknown_product"}
+        for index, line in enumerate(lines)
+        if line.product_id not in products
+    ]
+    if details:
+        raise ValidationFailed("unknown product", details=details)
+
+
+def check_stock(lines: Sequence[LineIn], products: Mapping[str, Product]) -> None:
+    short = [
+        products[line.product_id]
+        for line in lines
+        if products[line.product_id].inventory < line.quantity
+    ]
+    if short:
+        raise InsufficientStock(short)
+
+
+def currency_of(lines: Sequence[LineIn], products: Mapping[str, Product]) -> str:
+    currencies = {products[line.product_id].currency for line in lines}
+    if len(currencies) != 1:
+        # One order is one charge; mixing currencies would need a conversion we do not own.
+        raise ValidationFailed(
+            "all products of an order must share one currency",
+            details=[{"field": "body.items", "type": "mixed_currency"}],
+        )
+    return currencies.pop()
+
+
+def price_lines(
+    lines: Sequence[LineIn],
+    products: Mapping[str, Product],
+    discounts: Mapping[str, Discount],
+) -> list[OrderLine]:
+    priced = []
+    for line in lines:
+        product = products[line.product_id]
+        discount = discounts.get(line.product_id)
+        percent = discount.percent if discount else Decimal(0)
+        unit_price = money(product.price)
+        subtotal = unit_price * line.quantity
+        off = money(subtotal * percent / 100)
+        priced.append(
+            OrderLine(
+                product_id=product.id,
+                name=product.name,
+                quantity=line.quantity,
+                unit_price=unit_price,
+                discount_percent=percent,
+                campaign_id=discount.campaign_id if discount else None,
+                subtotal=subtotal,
+                discount=off,
+                total=subtotal - off,
+            )
+        )
+    return priced
+
+
+def totals(lines: Sequence[OrderLine]) -> tuple[Decimal, Decimal, Decimal]:
+    """(subtotal, discount, total) of an order."""
+    subtotal = sum((line.subtotal for line in lines), Decimal(0))
+    discount = sum((line.discount for line in lines), Decimal(0))
+    return subtotal, discount, subtotal - discount
