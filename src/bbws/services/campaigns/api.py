@@ -22,10 +22,10 @@ import boto3
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from botocore.config import Config
 
 from bbws.schemas.dynamodb_definition import CAMPAIGNS_BY_STATUS
 from bbws.services.app import API_PREFIX, ServiceApp, current_principal, make_app
+from bbws.services.aws import AWS_CONFIG
 from bbws.services.campaigns.models import (
     Campaign,
     CampaignCreate,
@@ -54,9 +54,6 @@ if TYPE_CHECKING:
 SERVICE: Final = "campaigns"
 WRITE_ATTEMPTS: Final = 3  # reads and writes of one update racing other writers
 # A request must answer within API Gateway's 29 s: bounded waits, retries for throttling.
-AWS_CONFIG: Final = Config(
-    connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
-)
 Clock = Callable[[], datetime]
 IfMatch = Annotated[
     str | None,

@@ -23,10 +23,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-import boto3
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bbws.services.app import (
@@ -77,9 +75,6 @@ POLICY: Final = RoutePolicy(
     }
 )
 # Timeouts well inside API Gateway's 29 s; "standard" retries back off on throttling.
-AWS_CONFIG: Final = Config(
-    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=10
-)
 
 IfMatch = Annotated[
     str | None,
@@ -136,12 +131,8 @@ def create_app(
 ) -> ServiceApp:
     """The products app; ``overrides`` go to ``make_app`` (verifier, rng, sleep, logger...)."""
     app = make_app(SERVICE, settings, policy=POLICY, **overrides)
-    repo = ProductRepository(
-        dynamodb or boto3.client("dynamodb", config=AWS_CONFIG), app.settings.products_table
-    )
-    store = images.ImageStore(
-        s3 or boto3.client("s3", config=AWS_CONFIG), app.settings.product_images_bucket
-    )
+    repo = ProductRepository(dynamodb, app.settings.products_table)
+    store = images.ImageStore(s3, app.settings.product_images_bucket)
     _item_routes(app, repo, store)
     _list_route(app, repo, Cursors(app.settings.cursor_secret))
     _image_route(app, repo, store)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import zlib
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import TYPE_CHECKING, Final
 
+import boto3
+
+from bbws.services.aws import AWS_CONFIG
 from bbws.services.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 if TYPE_CHECKING:
@@ -161,9 +165,14 @@ def object_key(product_id: str, data: bytes, kind: ImageKind) -> str:
 class ImageStore:
     """The product-images bucket (bbws-product-images-{env}), served at images.<domain>."""
 
-    def __init__(self, client: S3Client, bucket: str) -> None:
-        self.client = client
+    def __init__(self, client: S3Client | None, bucket: str) -> None:
+        self._client = client
         self.bucket = bucket
+
+    @functools.cached_property
+    def client(self) -> S3Client:
+        # Made on first use: see bbws.services.aws.
+        return self._client or boto3.client("s3", config=AWS_CONFIG)
 
     def put(self, tenant_id: str, product_id: str, data: bytes, kind: ImageKind) -> str:
         key = object_key(product_id, data, kind)

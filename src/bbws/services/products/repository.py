@@ -7,13 +7,16 @@ that sent If-Match, and a re-read and retry otherwise, so no partial update is l
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+import boto3
 from botocore.exceptions import ClientError
 
 from bbws.schemas.dynamodb_definition import PK, SK
+from bbws.services.aws import AWS_CONFIG
 from bbws.services.errors import Conflict, NotFound, PreconditionFailed, is_condition_failure
 from bbws.services.products.etags import NONE, Precondition
 from bbws.services.products.items import (
@@ -51,9 +54,14 @@ class _Race(Exception):
 
 
 class ProductRepository:
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self.client = client
+    def __init__(self, client: DynamoDBClient | None, table: str) -> None:
+        self._client = client
         self.table = table
+
+    @functools.cached_property
+    def client(self) -> DynamoDBClient:
+        # Made on first use: see bbws.services.aws.
+        return self._client or boto3.client("dynamodb", config=AWS_CONFIG)
 
     def get(self, tenant_id: str, product_id: str) -> ProductRecord | None:
         item = self._item(tenant_id, product_id)
