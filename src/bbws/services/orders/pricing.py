@@ -1,5 +1,7 @@
 """An order's lines and totals from the catalogue's prices: pure, so it is tested alone.
 
+Products are the products service's ``ProductRecord``; discounts are what the campaigns
+service's ``active_discounts`` answers (one per product: campaigns never stack).
 Per line: ``subtotal = unit_price * quantity``, ``discount = subtotal * percent / 100``
 rounded half up to cents, ``total = subtotal - discount``. The order's totals are the sums
 of its lines, so the lines always add up to what the customer is charged.
@@ -10,15 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from bbws.services.errors import Conflict, ValidationFailed
-from bbws.services.orders.catalog import Discount, Product
+from bbws.services.campaigns.repository import Discount
+from bbws.services.errors import ValidationFailed
 from bbws.services.orders.model import LineIn, OrderLine, money
+from bbws.services.products.items import ProductRecord
+from bbws.services.products.stock import InsufficientStock as OutOfStock
 
 
-class InsufficientStock(Conflict):
-    """409 naming every product that cannot be supplied, so the client can fix the cart."""
+class InsufficientStock(OutOfStock):
+    """409 naming every product that cannot be supplied, so the client can fix the cart.
+    A kind of the products service's own ``InsufficientStock``."""
 
-    def __init__(self, products: Sequence[Product]) -> None:
+    def __init__(self, products: Sequence[ProductRecord]) -> None:
         names = ", ".join(f"{p.name} ({p.id})" for p in products)
         super().__init__(
             f"insufficient stock for {names}",
@@ -26,8 +31,8 @@ class InsufficientStock(Conflict):
         )
 
 
-def unknown_products(lines: Sequence[LineIn], products: Mapping[str, Product]) -> None:
-    """400 naming each line whose product is not for sale in this tenant."""
+def unknown_products(lines: Sequence[LineIn], products: Mapping[str, ProductRecord]) -> None:
+    """400 naming each line whose product is not one of this tenant's (or no longer exists)."""
     details = [
         {"field": f"body.items.{index}.product_id", "type": "unknown_product"}
         for index, line in enumerate(lines)
@@ -37,7 +42,7 @@ def unknown_products(lines: Sequence[LineIn], products: Mapping[str, Product]) -
         raise ValidationFailed("unknown product", details=details)
 
 
-def check_stock(lines: Sequence[LineIn], products: Mapping[str, Product]) -> None:
+def check_stock(lines: Sequence[LineIn], products: Mapping[str, ProductRecord]) -> None:
     short = [
         products[line.product_id]
         for line in lines
@@ -47,7 +52,7 @@ def check_stock(lines: Sequence[LineIn], products: Mapping[str, Product]) -> Non
         raise InsufficientStock(short)
 
 
-def currency_of(lines: Sequence[LineIn], products: Mapping[str, Product]) -> str:
+def currency_of(lines: Sequence[LineIn], products: Mapping[str, ProductRecord]) -> str:
     currencies = {products[line.product_id].currency for line in lines}
     if len(currencies) != 1:
         # One order is one charge; mixing currencies would need a conversion we do not own.
@@ -60,7 +65,7 @@ def currency_of(lines: Sequence[LineIn], products: Mapping[str, Product]) -> str
 
 def price_lines(
     lines: Sequence[LineIn],
-    products: Mapping[str, Product],
+    products: Mapping[str, ProductRecord],
     discounts: Mapping[str, Discount],
 ) -> list[OrderLine]:
     priced = []

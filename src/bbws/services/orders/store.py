@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bbws.schemas.dynamodb_definition import (
@@ -26,6 +26,7 @@ from bbws.schemas.dynamodb_definition import (
     tenant_partition,
     tenant_scoped,
 )
+from bbws.services.aws import AWS_CONFIG
 from bbws.services.errors import Conflict, NotFound, is_condition_failure, on_condition_failure
 from bbws.services.orders.items import (
     ORDER_PREFIX,
@@ -39,13 +40,11 @@ from bbws.services.orders.model import NEXT_STATUS, Order, Status
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource, Table
 
 Key = dict[str, Any]
 _ORDER_NOT_FOUND: Final = "order not found"
 # Fail fast inside a Lambda's timeout; "standard" retries back off on throttling.
-AWS_CONFIG: Final = Config(
-    connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
-)
 
 
 def utcnow() -> datetime:
@@ -86,18 +85,23 @@ class ListFilter:
 class OrderStore:
     """One per cold start; the client is shared (boto3 clients are thread-safe). Without
     one, it is created on first use, so building an app (e.g. for its OpenAPI document)
-    needs no AWS region or credentials."""
+    needs no AWS region or credentials. ``resource`` serves ``campaigns`` (the campaigns
+    service's reader takes a resource Table); without one it is made on first use, in the
+    client's region."""
 
     def __init__(
         self,
         client: DynamoDBClient | None,
         tables: Tables,
         *,
+        resource: DynamoDBServiceResource | None = None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self._client = client
+        self._resource = resource
+        self._lock = threading.Lock()
         self.tables = tables
         self.clock = clock
         self.sleep = sleep
@@ -106,6 +110,15 @@ class OrderStore:
     @functools.cached_property
     def client(self) -> DynamoDBClient:
         return self._client or boto3.client("dynamodb", config=AWS_CONFIG)
+
+    @property
+    def campaigns(self) -> Table:
+        """The campaigns table, for ``campaigns.repository.active_discounts``."""
+        with self._lock:  # concurrent first uses (threads) make one resource, not several
+            if self._resource is None:
+                region = self.client.meta.region_name
+                self._resource = boto3.resource("dynamodb", config=AWS_CONFIG, region_name=region)
+            return self._resource.Table(self.tables.campaigns)
 
     def now(self) -> str:
         return timestamp(self.clock())

@@ -1,6 +1,6 @@
 """Fixtures of the orders service's tests, on top of ``tests/bbws/services/conftest.py``.
 
-catalog       Catalog(session): put products and campaigns the way their services store them
+catalog       Catalog(session, settings): products and campaigns made by their services' code
 store         an OrderStore on moto's tables
 orders_api    the Lambda handler of create_app(settings) on moto
 order_body    a POST /orders body for some product ids
@@ -56,7 +56,7 @@ def _atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def catalog(aws_tables: boto3.session.Session, settings: Settings) -> Catalog:
-    return Catalog(aws_tables.client("dynamodb"), settings)
+    return Catalog(aws_tables, settings)
 
 
 @pytest.fixture

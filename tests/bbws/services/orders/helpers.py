@@ -1,8 +1,9 @@
 """Test data for the orders service.
 
-Catalog puts products and campaigns as their services store them: the layout here is what
-``bbws.services.orders.catalog`` assumes, so if the products or campaigns service stores
-items differently, this is the one place the tests say so. The rest builds queue messages
+Catalog makes products and campaigns through their own services' code (the products'
+``ProductRepository``, the campaigns' ``new_campaign`` + ``CampaignRepository``), so the
+items the orders service reads are laid out exactly as those services write them: no
+layout is spelled out here that could drift from theirs. The rest builds queue messages
 (references, stream records, SQS events) and plays Lambda's SQS event source mapping.
 """
 
@@ -14,15 +15,22 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import boto3
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from bbws.schemas.dynamodb_definition import entity_key, tenant_partition, tenant_scoped
+from bbws.schemas.dynamodb_definition import tenant_partition
+from bbws.services.campaigns.models import CampaignCreate
+from bbws.services.campaigns.repository import CampaignRepository
+from bbws.services.campaigns.rules import new_campaign
 from bbws.services.config import Settings
 from bbws.services.ids import new_id
 from bbws.services.orders import transactions
-from bbws.services.orders.items import from_dynamo, to_dynamo
+from bbws.services.orders.items import to_dynamo
 from bbws.services.orders.model import LineIn, Order, OrderIn
 from bbws.services.orders.store import OrderStore
+from bbws.services.products.items import ProductRecord
+from bbws.services.products.models import ProductCreate
+from bbws.services.products.repository import ProductRepository
 from tests.bbws.services.support import REGION, TENANT, FakeLambdaContext
 
 ADMIN = ("admin",)
@@ -33,9 +41,13 @@ MAX_RECEIVES = 3
 
 
 class Catalog:
-    def __init__(self, client: Any, settings: Settings) -> None:
-        self.client = client
-        self.settings = settings
+    def __init__(self, session: boto3.session.Session, settings: Settings) -> None:
+        self.products = ProductRepository(session.client("dynamodb"), settings.products_table)
+        self.campaigns = CampaignRepository(
+            lambda: session.resource("dynamodb"),
+            settings.campaigns_table,
+            settings.products_table,
+        )
 
     def product(
         self,
@@ -44,52 +56,31 @@ class Catalog:
         inventory: int = 10,
         name: str = "Ceramic mug",
         tenant: str = TENANT,
-        currency: str | None = "ZAR",
-        status: str | None = "active",
+        currency: str = "ZAR",
     ) -> str:
-        product_id = new_id()
-        item = {
-            "pk": tenant_partition(tenant),
-            "sk": entity_key("PRODUCT", product_id),
-            "name": name,
-            "name_sort": name.lower(),
-            "price": Decimal(price),
-            "inventory": inventory,
-            "currency": currency,
-            "status": status,
-            "tenant_category": tenant_scoped(tenant, "kitchen"),
-        }
-        self.client.put_item(TableName=self.settings.products_table, Item=to_dynamo(item))
-        return product_id
+        body = ProductCreate(
+            name=name,
+            category="kitchen",
+            price=Decimal(price),
+            currency=currency,
+            inventory=inventory,
+            sku=f"SKU-{new_id()}",
+        )
+        return self.products.create(tenant, body).id
+
+    def record(self, product_id: str, tenant: str = TENANT) -> ProductRecord | None:
+        return self.products.get(tenant, product_id)
 
     def stock(self, product_id: str, tenant: str = TENANT) -> int:
-        item = self._product(product_id, tenant)
-        return int(item["inventory"])
+        record = self.record(product_id, tenant)
+        assert record is not None, f"no product {product_id}"
+        return record.inventory
 
     def set_price(self, product_id: str, price: str, tenant: str = TENANT) -> None:
-        self.client.update_item(
-            TableName=self.settings.products_table,
-            Key=to_dynamo(
-                {"pk": tenant_partition(tenant), "sk": entity_key("PRODUCT", product_id)}
-            ),
-            UpdateExpression="SET price = :p",
-            ExpressionAttributeValues=to_dynamo({":p": Decimal(price)}),
-        )
+        self.products.update(tenant, product_id, {"price": Decimal(price)})
 
     def delete(self, product_id: str, tenant: str = TENANT) -> None:
-        self.client.delete_item(
-            TableName=self.settings.products_table,
-            Key=to_dynamo(
-                {"pk": tenant_partition(tenant), "sk": entity_key("PRODUCT", product_id)}
-            ),
-        )
-
-    def _product(self, product_id: str, tenant: str) -> dict[str, Any]:
-        key = {"pk": tenant_partition(tenant), "sk": entity_key("PRODUCT", product_id)}
-        item = self.client.get_item(
-            TableName=self.settings.products_table, Key=to_dynamo(key), ConsistentRead=True
-        )["Item"]
-        return from_dynamo(item)
+        self.products.delete(tenant, product_id)
 
     def campaign(
         self,
@@ -101,22 +92,22 @@ class Catalog:
         end: str | None = None,
         tenant: str = TENANT,
     ) -> str:
-        today = datetime.now(UTC).date()
-        campaign_id = new_id()
-        item = {
-            "pk": tenant_partition(tenant),
-            "sk": entity_key("CAMPAIGN", campaign_id),
-            "name": "Winter Sale",
-            "status": status,
-            "tenant_status": tenant_scoped(tenant, status),
-            "created_at": datetime.now(UTC).isoformat(),
-            "discount_percent": Decimal(percent),
-            "product_ids": product_ids,
-            "start_date": start or (today - timedelta(days=1)).isoformat(),
-            "end_date": end or (today + timedelta(days=1)).isoformat(),
-        }
-        self.client.put_item(TableName=self.settings.campaigns_table, Item=to_dynamo(item))
-        return campaign_id
+        """A campaign running from yesterday to tomorrow unless ``start``/``end`` say."""
+        now = datetime.now(UTC)
+        body = CampaignCreate.model_validate(
+            {
+                "name": "Winter Sale",
+                "status": status,
+                "discount_percent": Decimal(percent),
+                "product_ids": product_ids,
+                "start_date": start or (now.date() - timedelta(days=1)).isoformat(),
+                "end_date": end or (now.date() + timedelta(days=1)).isoformat(),
+                "allow_past_start": True,
+            }
+        )
+        campaign = new_campaign(body, now)
+        self.campaigns.create(tenant, campaign)
+        return campaign.id
 
 
 def place(store: OrderStore, catalog: Catalog, **fields: Any) -> Order:

@@ -108,12 +108,13 @@ def test_unknown_products_are_a_400_per_line(
 ) -> None:
     known = catalog.product()
     elsewhere = catalog.product(tenant=OTHER_TENANT)  # another tenant's product is unknown
-    retired = catalog.product(status="archived")
+    deleted = catalog.product()
+    catalog.delete(deleted)
     status, _, body = call(
         "POST",
         "/orders",
         auth_headers(),
-        body=order_body((known, 1), (UNKNOWN_ID, 1), (elsewhere, 1), (retired, 1)),
+        body=order_body((known, 1), (UNKNOWN_ID, 1), (elsewhere, 1), (deleted, 1)),
     )
     assert (status, body["error"]["code"]) == (400, "validation_error")
     assert body["error"]["details"] == [

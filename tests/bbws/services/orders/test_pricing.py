@@ -1,30 +1,45 @@
-"""Pricing, campaign windows and queue messages: the pure parts, without AWS."""
+"""Pricing and queue messages: the pure parts, without AWS.
+
+Campaign windows, percent bounds and overlaps are the campaigns service's rules, tested
+with ``active_discounts`` in ``tests/bbws/services/campaigns/test_active_discounts.py``.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bbws.services.campaigns.repository import Discount
 from bbws.services.errors import ValidationFailed
-from bbws.services.orders import catalog, pricing
-from bbws.services.orders.catalog import Discount, Product
+from bbws.services.orders import pricing
 from bbws.services.orders.items import timestamp
 from bbws.services.orders.model import LineIn, Order
 from bbws.services.orders.workers import messages
+from bbws.services.products.items import ProductRecord
+from bbws.services.products.stock import InsufficientStock
 
 IDS = ["01JAAAAAAAAAAAAAAAAAAAAAA" + c for c in "ABCDEFGH"]
-NOON = datetime(2026, 1, 10, 12, tzinfo=UTC)
 
 
-def product(pid: str, price: str, stock: int = 10, currency: str = "ZAR") -> Product:
-    return Product(
-        id=pid, name=f"p-{pid[-1]}", price=Decimal(price), inventory=stock, currency=currency
+def product(pid: str, price: str, stock: int = 10, currency: str = "ZAR") -> ProductRecord:
+    return ProductRecord(
+        id=pid,
+        name=f"p-{pid[-1]}",
+        description="",
+        category="kitchen",
+        price=Decimal(price),
+        currency=currency,
+        inventory=stock,
+        sku=f"SKU-{pid[-1]}",
+        image_url=None,
+        created_at="2026-01-10T09:00:00.000Z",
+        updated_at="2026-01-10T09:00:00.000Z",
+        version=1,
     )
 
 
@@ -38,7 +53,11 @@ def test_lines_always_add_up_and_never_go_below_zero(
 ) -> None:
     lines = [LineIn(product_id=IDS[i], quantity=q) for i, (_, q, _) in enumerate(rows)]
     products = {IDS[i]: product(IDS[i], str(p)) for i, (p, _, _) in enumerate(rows)}
-    discounts = {IDS[i]: Discount(d, "c") for i, (_, _, d) in enumerate(rows) if d is not None}
+    discounts = {
+        IDS[i]: Discount(campaign_id="c", percent=d)
+        for i, (_, _, d) in enumerate(rows)
+        if d is not None
+    }
     priced = pricing.price_lines(lines, products, discounts)
     subtotal, discount, total = pricing.totals(priced)
     for line in priced:
@@ -52,7 +71,7 @@ def test_lines_always_add_up_and_never_go_below_zero(
 def test_a_discount_rounds_half_up_to_the_cent() -> None:
     lines = [LineIn(product_id=IDS[0], quantity=1)]
     (line,) = pricing.price_lines(
-        lines, {IDS[0]: product(IDS[0], "0.05")}, {IDS[0]: Discount(Decimal(50), "c")}
+        lines, {IDS[0]: product(IDS[0], "0.05")}, {IDS[0]: Discount("c", Decimal(50))}
     )
     assert (line.discount, line.total) == (Decimal("0.03"), Decimal("0.02"))
 
@@ -77,49 +96,11 @@ def test_stock_and_currency_checks() -> None:
     with pytest.raises(pricing.InsufficientStock) as err:
         pricing.check_stock(lines, short)
     assert err.value.status == 409
+    assert isinstance(err.value, InsufficientStock)  # the products service's kind
     assert err.value.details == [{"field": f"product.{IDS[0]}", "type": "insufficient_stock"}]
     mixed = {IDS[0]: product(IDS[0], "1"), IDS[1]: product(IDS[1], "1", currency="USD")}
     with pytest.raises(ValidationFailed):
         pricing.currency_of(lines, mixed)
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "running"),
-    [
-        (None, None, True),
-        ("2026-01-10", "2026-01-10", True),  # a date is the whole day, end inclusive
-        ("2026-01-11", None, False),
-        (None, "2026-01-09", False),
-        ("2026-01-10T11:59:00Z", "2026-01-10T12:00:01+00:00", True),
-        ("2026-01-10T12:00:01", None, False),  # no zone: UTC
-        ("soon", None, False),  # unreadable: no discount rather than a guess
-    ],
-)
-def test_campaign_windows(start: str | None, end: str | None, running: bool) -> None:
-    campaign: dict[str, Any] = {
-        "status": "active",
-        "discount_percent": Decimal(10),
-        "sk": "CAMPAIGN#c1",
-    }
-    campaign |= {"start_date": start, "end_date": end}
-    discount = catalog._discount(campaign, NOON)
-    assert (discount is not None) == running
-    if discount:
-        assert (discount.percent, discount.campaign_id) == (Decimal(10), "c1")
-
-
-@pytest.mark.parametrize("percent", [Decimal(0), Decimal(101), Decimal(-5), "NaN", None, "x"])
-def test_nonsense_percentages_discount_nothing(percent: Any) -> None:
-    campaign = {"status": "active", "discount_percent": percent, "sk": "CAMPAIGN#c1"}
-    assert catalog._discount(campaign, NOON) is None
-
-
-def test_product_items_that_cannot_be_sold() -> None:
-    base = {"sk": f"PRODUCT#{IDS[0]}", "price": Decimal("1.00"), "inventory": Decimal(3)}
-    assert catalog._product(base) == Product(IDS[0], IDS[0], Decimal("1.00"), 3, "ZAR")
-    assert catalog._product({**base, "status": "archived"}) is None
-    assert catalog._product({**base, "price": "1.00"}) is None
-    assert catalog._product({k: v for k, v in base.items() if k != "inventory"}) is None
 
 
 def test_timestamps_are_fixed_width_utc() -> None:

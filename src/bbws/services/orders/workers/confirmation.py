@@ -25,9 +25,10 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 
+from bbws.services.aws import AWS_CONFIG
 from bbws.services.orders.items import order_key
 from bbws.services.orders.model import Order, Status
-from bbws.services.orders.store import AWS_CONFIG, OrderStore
+from bbws.services.orders.store import OrderStore
 from bbws.services.orders.workers import messages
 from bbws.services.orders.workers.config import WorkerSettings, lazy_handler, worker_settings
 from bbws.templates import RenderedEmail, render_from_source

@@ -24,9 +24,10 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 
+from bbws.services.aws import AWS_CONFIG
 from bbws.services.errors import Conflict
 from bbws.services.orders.model import Status
-from bbws.services.orders.store import AWS_CONFIG, OrderStore
+from bbws.services.orders.store import OrderStore
 from bbws.services.orders.workers import messages
 from bbws.services.orders.workers.config import WorkerSettings, lazy_handler, worker_settings
 

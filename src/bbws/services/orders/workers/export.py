@@ -31,8 +31,9 @@ from botocore.exceptions import ClientError
 from ulid import ULID
 
 from bbws.schemas.dynamodb_definition import PK, SK, tenant_partition
+from bbws.services.aws import AWS_CONFIG
 from bbws.services.orders.items import ORDER_PREFIX, order_from_item, to_dynamo
-from bbws.services.orders.store import AWS_CONFIG, utcnow
+from bbws.services.orders.store import utcnow
 from bbws.services.orders.workers.config import WorkerSettings, lazy_handler, worker_settings
 from bbws.services.orders.workers.tenants import tenants_for
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import boto3
 from aws_lambda_powertools import Logger
 
-from bbws.services.orders.store import AWS_CONFIG
+from bbws.services.aws import AWS_CONFIG
 from bbws.services.orders.workers.config import (
     REPLAY_HARD_MAX,
     WorkerSettings,

@@ -20,11 +20,12 @@ import boto3
 from aws_lambda_powertools import Logger
 
 from bbws.schemas.dynamodb_definition import CREATED_AT, ORDERS_BY_STATUS, tenant_scoped
+from bbws.services.aws import AWS_CONFIG
 from bbws.services.errors import Conflict, NotFound
 from bbws.services.orders import transactions
 from bbws.services.orders.items import from_dynamo, timestamp, to_dynamo
 from bbws.services.orders.model import Status
-from bbws.services.orders.store import AWS_CONFIG, OrderStore
+from bbws.services.orders.store import OrderStore
 from bbws.services.orders.workers.config import WorkerSettings, lazy_handler, worker_settings
 from bbws.services.orders.workers.tenants import tenants_for
 
