@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from typing import Annotated, Final
+from typing import Annotated, Final, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -54,6 +54,9 @@ _VARIABLES: Final = {
 }
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 class ConfigError(Exception):
     """The function's environment is incomplete or invalid: fail the cold start loudly."""
 
@@ -75,10 +78,7 @@ class Settings(BaseModel):
     @field_validator("env")
     @classmethod
     def _known_env(cls, value: str) -> str:
-        # The tables only exist for these; a typo must not silently point at "products-sitt".
-        if value not in ENVIRONMENTS:
-            raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)}")
-        return value
+        return known_environment(value)
 
     @model_validator(mode="after")
     def _https_outside_dev(self) -> Settings:
@@ -90,12 +90,7 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Settings from environment variables; empty values count as unset."""
-        values = {field: environ[var] for var, field in _VARIABLES.items() if environ.get(var)}
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"invalid service environment: {problems}") from None
+        return from_environ(cls, environ, _VARIABLES, "service")
 
     @property
     def cursor_secret(self) -> bytes:
@@ -152,11 +147,33 @@ def _table_names(env: str) -> dict[str, str]:
     return {t.base_name: t.name for t in standard_definition(env).tables}
 
 
-def _variable(loc: tuple[int | str, ...]) -> str:
+def known_environment(value: str) -> str:
+    # The tables only exist for these; a typo must not silently point at "products-sitt".
+    if value not in ENVIRONMENTS:
+        raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)}")
+    return value
+
+
+def from_environ(
+    model: type[M], environ: Mapping[str, str], variables: Mapping[str, str], what: str
+) -> M:
+    """A settings model from environment variables (``variables`` maps each to its field;
+    empty values count as unset). Errors name the variable, never its value."""
+    values = {field: environ[var] for var, field in variables.items() if environ.get(var)}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{variable_name(e['loc'], variables)}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid {what} environment: {problems}") from None
+
+
+def variable_name(loc: tuple[int | str, ...], variables: Mapping[str, str]) -> str:
     if not loc:  # a check across variables (model validator)
         return "environment"
     field = str(loc[0])
-    return next((var for var, name in _VARIABLES.items() if name == field), field)
+    return next((var for var, name in variables.items() if name == field), field)
 
 
 @functools.cache

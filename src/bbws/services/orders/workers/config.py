@@ -22,11 +22,11 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bbws.schemas.dynamodb_definition import ENVIRONMENTS, table_name
+from bbws.schemas.dynamodb_definition import table_name
 from bbws.schemas.s3_definition import bucket_name
-from bbws.services.config import ConfigError
+from bbws.services.config import ConfigError, from_environ, known_environment, variable_name
 from bbws.services.orders.store import Tables
 
 _VARIABLES: Final = {
@@ -59,23 +59,16 @@ class WorkerSettings(BaseModel):
     @field_validator("env")
     @classmethod
     def _known_env(cls, value: str) -> str:
-        if value not in ENVIRONMENTS:
-            raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)}")
-        return value
+        return known_environment(value)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
-        values = {field: environ[var] for var, field in _VARIABLES.items() if environ.get(var)}
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"invalid worker environment: {problems}") from None
+        return from_environ(cls, environ, _VARIABLES, "worker")
 
     def require(self, field: str) -> str:
         value = getattr(self, field)
         if not value:
-            raise ConfigError(f"{_variable((field,))} is required by this worker")
+            raise ConfigError(f"{variable_name((field,), _VARIABLES)} is required by this worker")
         return str(value)
 
     @property
@@ -97,11 +90,6 @@ class WorkerSettings(BaseModel):
     @property
     def support_address(self) -> str:
         return self.support_email or f"support@{self.domain}"
-
-
-def _variable(loc: tuple[int | str, ...]) -> str:
-    field = str(loc[0]) if loc else ""
-    return next((var for var, name in _VARIABLES.items() if name == field), field)
 
 
 @functools.cache

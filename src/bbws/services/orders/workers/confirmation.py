@@ -19,11 +19,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
 
 from bbws.services.aws import AWS_CONFIG
 from bbws.services.orders.items import order_key
@@ -31,6 +26,7 @@ from bbws.services.orders.model import Order, Status
 from bbws.services.orders.store import OrderStore
 from bbws.services.orders.workers import messages
 from bbws.services.orders.workers.config import WorkerSettings, lazy_handler, worker_settings
+from bbws.services.orders.workers.sqs import process_batch
 from bbws.templates import RenderedEmail, render_from_source
 from bbws.templates.store import fetch_sources
 
@@ -73,11 +69,7 @@ class ConfirmationSender:
         )
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        response = process_partial_response(
-            event=event, record_handler=self.record, processor=processor, context=context
-        )
-        return dict(response)
+        return process_batch(event, context, self.record)
 
     def record(self, record: SQSRecord) -> str:
         event = messages.parse(record.body)

@@ -18,11 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
 
 from bbws.services.aws import AWS_CONFIG
 from bbws.services.errors import Conflict
@@ -30,6 +25,7 @@ from bbws.services.orders.model import Status
 from bbws.services.orders.store import OrderStore
 from bbws.services.orders.workers import messages
 from bbws.services.orders.workers.config import WorkerSettings, lazy_handler, worker_settings
+from bbws.services.orders.workers.sqs import process_batch
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -45,13 +41,7 @@ class OrderEventsConsumer:
         return cls(OrderStore(boto3.client("dynamodb", config=AWS_CONFIG), settings.tables))
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        # raise_on_entire_batch_failure=False: a batch whose records all failed is still a
-        # per-record answer, so SQS counts each receive and the redrive policy applies.
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        response = process_partial_response(
-            event=event, record_handler=self.record, processor=processor, context=context
-        )
-        return dict(response)
+        return process_batch(event, context, self.record)
 
     def record(self, record: SQSRecord) -> str:
         event = messages.parse(record.body)
