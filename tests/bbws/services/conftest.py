@@ -20,12 +20,8 @@ from typing import Any
 import boto3
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from moto import mock_aws
 
-from bbws.schemas import dynamodb, s3
-from bbws.schemas.common import Target
 from bbws.services.config import Settings, get_settings
-from tests.bbws.aws_doubles import CloudFrontOaiDouble
 from tests.bbws.services import support
 
 
@@ -98,28 +94,16 @@ def invoke() -> Callable[..., support.Invocation]:
 
 
 @pytest.fixture
-def aws_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
-    """moto with the five tables of env dev, created by the real stack's apply_all.
-
-    Every boto3 client created while the test runs talks to this moto (eu-west-1).
-    """
-    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", support.REGION)
-    with mock_aws():
-        session = boto3.session.Session(region_name=support.REGION)
-        dynamodb.apply_all(Target(support.ENV, support.REGION), session=session)
+def aws_tables() -> Iterator[boto3.session.Session]:
+    """moto with the five tables of env dev, created by the real stack's apply_all."""
+    with support.moto_account() as session:
         yield session
 
 
 @pytest.fixture
 def aws(aws_tables: boto3.session.Session) -> boto3.session.Session:
     """``aws_tables`` plus the six buckets (and published templates) of the s3 stack."""
-    # moto has no CloudFront origin access identities; the s3 stack's tests' double does.
-    CloudFrontOaiDouble().install(aws_tables)
-    s3.apply_all(Target(support.ENV, support.REGION), session=aws_tables)
+    support.add_buckets(aws_tables)
     return aws_tables
 
 

@@ -7,19 +7,28 @@ Kept in a plain module so a conftest elsewhere can reuse them with
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import io
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import boto3
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from moto import mock_aws
+
+from bbws.schemas import dynamodb as dynamodb_stack
+from bbws.schemas import s3 as s3_stack
+from bbws.schemas.common import Target
+from tests.bbws.aws_doubles import CloudFrontOaiDouble
 
 EVENTS = Path(__file__).parents[1] / "events" / "apigateway"
 RECORDED_EVENT = "rest-v1-products-health.json"
@@ -203,3 +212,28 @@ def invoke(
 
 def log_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+
+
+@contextlib.contextmanager
+def moto_account(*, buckets: bool = False) -> Iterator[boto3.session.Session]:
+    """moto with the dev tables (and, with ``buckets``, the six buckets and templates) made
+    by the real stacks. Every boto3 client created inside talks to it (eu-west-1)."""
+    with pytest.MonkeyPatch.context() as env:
+        for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+            env.delenv(key, raising=False)
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.setenv(key, "testing")
+        env.setenv("AWS_DEFAULT_REGION", REGION)
+        with mock_aws():
+            session = boto3.session.Session(region_name=REGION)
+            dynamodb_stack.apply_all(Target(ENV, REGION), session=session)
+            if buckets:
+                add_buckets(session)
+            yield session
+
+
+def add_buckets(session: boto3.session.Session) -> None:
+    """The six buckets and published templates of the s3 stack, in ``session``'s moto."""
+    # moto has no CloudFront origin access identities: the double answers.
+    CloudFrontOaiDouble().install(session)
+    s3_stack.apply_all(Target(ENV, REGION), session=session)

@@ -15,22 +15,18 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from bbws.schemas import dynamodb as schema
-from bbws.schemas.common import Target
 from bbws.schemas.dynamodb_definition import PK, SK, entity_key, tenant_partition
 from bbws.services.app import build_handler
 from bbws.services.campaigns.api import create_app
 from bbws.services.config import Settings
 from bbws.services.ids import new_id
 from tests.bbws.services.support import (
-    ENV,
-    REGION,
     TENANT,
     Invocation,
     bearer,
     invoke,
+    moto_account,
     rest_event,
 )
 
@@ -117,16 +113,8 @@ def moto_tables() -> Iterator[boto3.session.Session]:
     Applying the stack takes about half a second; the tests need empty tables, not new
     ones, so ``dynamodb`` empties the two this service touches before each test instead.
     """
-    with pytest.MonkeyPatch.context() as env:
-        for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
-            env.delenv(key, raising=False)
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            env.setenv(key, "testing")
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        with mock_aws():
-            session = boto3.session.Session(region_name=REGION)
-            schema.apply_all(Target(ENV, REGION), session=session)
-            yield session
+    with moto_account() as session:
+        yield session
 
 
 @pytest.fixture

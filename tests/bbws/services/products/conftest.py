@@ -22,16 +22,18 @@ from typing import Any, Literal
 import boto3
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from moto import mock_aws
 
-from bbws.schemas import dynamodb, s3
-from bbws.schemas.common import Target
 from bbws.schemas.dynamodb_definition import PK, SK, tenant_partition
 from bbws.services.app import build_handler
 from bbws.services.config import Settings
 from bbws.services.products.api import create_app
-from tests.bbws.schemas.test_s3 import CloudFrontOaiDouble
-from tests.bbws.services.support import ENV, REGION, Invocation, invoke, rest_event, sign_token
+from tests.bbws.services.support import (
+    Invocation,
+    invoke,
+    moto_account,
+    rest_event,
+    sign_token,
+)
 
 Role = Literal["admin", "member", "anonymous"]
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -57,18 +59,8 @@ def new_tenant() -> str:
 def cloud() -> Iterator[boto3.session.Session]:
     """moto with the real dynamodb and s3 stacks of env dev, once for the package (as the
     shared ``aws`` fixture builds them per test)."""
-    with pytest.MonkeyPatch.context() as env:
-        for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
-            env.delenv(key, raising=False)
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            env.setenv(key, "testing")
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        with mock_aws():
-            session = boto3.session.Session(region_name=REGION)
-            dynamodb.apply_all(Target(ENV, REGION), session=session)
-            CloudFrontOaiDouble().install(session)
-            s3.apply_all(Target(ENV, REGION), session=session)
-            yield session
+    with moto_account(buckets=True) as session:
+        yield session
 
 
 @pytest.fixture(scope="package")
