@@ -2,7 +2,8 @@
 
 Each executor re-reads the live table first and returns False when it already matches the
 change, so applying a plan twice changes nothing. DynamoDB accepts an UpdateTable only
-while the table and its GSIs are ACTIVE, so every update waits before and after.
+while the table and its GSIs are ACTIVE (and no replica is being added or removed), so every
+update waits before and after.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bbws.schemas._dynamodb_live import (
     read_pitr,
     read_table,
     read_ttl,
+    replicas_of,
     same_key,
 )
 from bbws.schemas.common import Change, StackError, Target, TargetError
@@ -41,6 +43,8 @@ POLL_SECONDS = 5.0
 WAIT_ATTEMPTS = 720  # an hour: a GSI backfill on a large table is slow
 
 _Executor = Callable[["DynamoDBClient", Change], bool]
+# ReplicaStatus values of a replica still being created, changed or removed.
+_REPLICA_BUSY: Final = frozenset({"CREATING", "UPDATING", "DELETING"})
 
 
 # --- waiting and the calls every executor builds on ----------------------------------------
@@ -48,11 +52,16 @@ _Executor = Callable[["DynamoDBClient", Change], bool]
 
 def _idle(desc: TableDescriptionTypeDef) -> bool:
     indexes = desc.get("GlobalSecondaryIndexes", [])
-    return desc["TableStatus"] == "ACTIVE" and all(i["IndexStatus"] == "ACTIVE" for i in indexes)
+    return (
+        desc["TableStatus"] == "ACTIVE"
+        and all(i["IndexStatus"] == "ACTIVE" for i in indexes)
+        and not _REPLICA_BUSY.intersection(replicas_of(desc).values())
+    )
 
 
 def _wait(client: DynamoDBClient, name: str, gone: bool = False) -> None:
-    """Wait until the table and its GSIs are ACTIVE (UpdateTable fails otherwise), or gone."""
+    """Wait until the table, its GSIs and its replicas are settled (UpdateTable fails
+    otherwise), or until the table is gone."""
     for _ in range(WAIT_ATTEMPTS):
         desc = describe_table(client, name)
         if (desc is None) if gone else (desc is not None and _idle(desc)):
@@ -98,6 +107,8 @@ def _delete(client: DynamoDBClient, live: LiveTable) -> None:
     _wait(client, live.name)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     client.create_backup(TableName=live.name, BackupName=f"{live.name}-pre-delete-{stamp}")
+    for region in sorted(live.replicas):  # a global table sheds its replicas first
+        _update(client, live.name, ReplicaUpdates=[{"Delete": {"RegionName": region}}])
     if live.deletion_protection:
         _update(client, live.name, DeletionProtectionEnabled=False)
     client.delete_table(TableName=live.name)
@@ -233,6 +244,32 @@ def _exec_gsi(client: DynamoDBClient, change: Change) -> bool:
     return True
 
 
+def _exec_replica(client: DynamoDBClient, change: Change) -> bool:
+    """create-replica and delete-replica: one region per UpdateTable (global tables 2019.11.21).
+
+    A replica already listed (in any state, CREATING included) is not created again, and one
+    no longer listed is not deleted again.
+    """
+    name, region = change.desired["table"], change.desired["replica"]
+    create = change.action == "create-replica"
+    if describe_table(client, name) is None:
+        return False
+    _wait(client, name)  # also lets a replica that is being added or removed settle
+    desc = describe_table(client, name)
+    if desc is None or (region in replicas_of(desc)) == create:
+        return False
+    if create and not desc.get("StreamSpecification", {}).get("StreamEnabled"):
+        # Replication reads the table's stream. DynamoDB would enable one by itself; enabling
+        # it first, with the view type the definition declares, keeps plan and live equal.
+        _update(client, name, StreamSpecification=_stream_spec("NEW_AND_OLD_IMAGES"))
+    verb = "Create" if create else "Delete"
+    _update(client, name, ReplicaUpdates=[{verb: {"RegionName": region}}])
+    status = replicas_of(describe_table(client, name) or desc).get(region)
+    if create and status != "ACTIVE":  # e.g. CREATION_FAILED: a table of that name is there
+        raise StackError(f"the {region} replica of {name} is {status or 'missing'}, not ACTIVE")
+    return True
+
+
 # --- which executor runs a change, and when --------------------------------------------------
 
 
@@ -254,27 +291,33 @@ EXECUTORS: Final[Mapping[str, _Executor]] = {
     "set-tags": _exec_tags,
     "set-ttl": _exec_ttl,
     **dict.fromkeys(("delete-gsi", "replace-gsi", "create-gsi"), _exec_gsi),
+    **dict.fromkeys(("delete-replica", "create-replica"), _exec_replica),
 }
 # Tables first; PITR next, before anything else touches the data; then settings (billing
-# before GSIs: a PROVISIONED table needs throughput for a new GSI); GSIs last, deletes first.
+# before GSIs: a PROVISIONED table needs throughput for a new GSI; the stream before any
+# replica); GSIs, deletes first; replicas last, so a new replica starts from a table whose
+# schema and settings are complete.
 _PHASE: Final = {"delete-table": 0, "replace-table": 1, "create-table": 1, "enable-pitr": 2}
-_PHASE_SETTINGS, _PHASE_GSI_DELETE, _PHASE_GSI_CREATE = 3, 4, 5
+_PHASE_SETTINGS, _PHASE_GSI_DELETE, _PHASE_GSI_CREATE, _PHASE_REPLICA = 3, 4, 5, 6
 
 
 def phase(change: Change) -> int:
     """The sort key that puts a plan in apply order."""
     if change.action.endswith("-gsi"):
         return _PHASE_GSI_DELETE if change.action == "delete-gsi" else _PHASE_GSI_CREATE
+    if change.action.endswith("-replica"):
+        return _PHASE_REPLICA
     return _PHASE.get(change.action, _PHASE_SETTINGS)
 
 
 def check_changes(target: Target, changes: Sequence[Change]) -> None:
     """Refuse, before any call, a change no executor knows or one outside the target."""
-    regions = {target.region, target.dr_region}
     for change in changes:
         if change.action not in EXECUTORS:
             raise StackError(f"apply cannot execute {change.action!r} ({change.resource})")
-        if change.desired.get("region") not in regions:
-            raise TargetError(f"{change.resource} is not in a region of {target.env}")
+        if change.desired.get("region") != target.region:
+            raise TargetError(f"{change.resource} is not in the region of {target.env}")
+        if change.action == "create-replica" and change.desired["replica"] != target.dr_region:
+            raise TargetError(f"{change.resource}: {target.env} replicates to its DR region only")
         if not str(change.desired.get("table", "")).endswith(f"-{target.env}"):
             raise TargetError(f"{change.resource} does not belong to {target.env}")

@@ -8,7 +8,7 @@ applying twice is a no-op. Nothing in this module writes to the account.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bbws.schemas.dynamodb_definition import MANAGED_BY
@@ -40,6 +40,8 @@ class LiveTable:
     stream: str | None
     tags: Mapping[str, str]
     ttl_attribute: str | None = None
+    # Global-table replicas in other regions: region -> ReplicaStatus (ACTIVE, CREATING...).
+    replicas: Mapping[str, str] = field(default_factory=dict)
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -95,6 +97,11 @@ def read_ttl(client: DynamoDBClient, name: str) -> str | None:
     return None
 
 
+def replicas_of(desc: TableDescriptionTypeDef) -> dict[str, str]:
+    """The table's global-table replicas (version 2019.11.21), region -> ReplicaStatus."""
+    return {r["RegionName"]: r.get("ReplicaStatus", "") for r in desc.get("Replicas", [])}
+
+
 def read_table(client: DynamoDBClient, name: str) -> LiveTable | None:
     desc = describe_table(client, name)
     if desc is None:
@@ -118,6 +125,7 @@ def read_table(client: DynamoDBClient, name: str) -> LiveTable | None:
         stream=stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
         tags=_tags(client, desc["TableArn"]),
         ttl_attribute=read_ttl(client, name),
+        replicas=replicas_of(desc),
     )
 
 

@@ -10,21 +10,18 @@ with boto3 only, by ``_dynamodb_live``. This module diffs the two and holds the 
     apply_all(target, allow_destructive=False, session=None) -> list[Change]
 
 Safety: apply refuses destructive changes (replace or delete a table, delete or rebuild a
-GSI, turn off PITR, SSE-KMS, deletion protection or a stream) unless allowed, before any
-call; every table it deletes is first copied to an on-demand backup; PITR is switched on as
-soon as a new table is ACTIVE, before anything else touches it; GSIs change one per
-UpdateTable; credentials must belong to the target's account when the target names one.
+GSI, delete a replica, turn off PITR, SSE-KMS, deletion protection or a stream) unless
+allowed, before any call; every table it deletes is first copied to an on-demand backup;
+PITR is switched on as soon as a new table is ACTIVE, before anything else touches it; GSIs
+change one per UpdateTable; credentials must belong to the target's account when the target
+names one.
 
-DR for prod: the runbooks ask for "cross-region replication for PROD DR". The right AWS
-mechanism is a global-table replica (UpdateTable ReplicaUpdates). moto 5.2 accepts that call
-but ignores it: DescribeTable shows no Replicas and nothing appears in the DR region, so
-neither the checks nor plan's idempotency could see it. The closest thing moto supports is
-what is built here: in the DR region, a standby copy of every table with the same keys,
-GSIs, stream, PITR, SSE-KMS, deletion protection and tags, planned, applied and drift-checked
-exactly like the primary. Honest limits: it holds no data until something restores into it
-or writes to it (this is not replication), and before switching to global-table replicas the
-standby tables must be removed, as a replica cannot be added where a table of that name
-exists. See docs/bbws/dynamodb.md.
+DR for prod: the runbooks ask for "cross-region replication for PROD DR". Every prod table
+is a global table (version 2019.11.21) with a replica in the DR region: plan reads the
+replicas from the primary's DescribeTable (``Table.Replicas``) and apply adds or removes one
+with UpdateTable ``ReplicaUpdates``, all through the primary region. moto 5.2 ignores
+ReplicaUpdates, so the tests run against moto plus ``tests/bbws/aws_doubles.py``'s
+``DynamoDBReplicaDouble``. See docs/bbws/dynamodb.md.
 """
 
 from __future__ import annotations
@@ -78,15 +75,10 @@ def _spec_key(owner: TableSpec | IndexSpec) -> LiveKey:
 
 @dataclass(frozen=True)
 class _At:
-    """Where a change happens. Resources of the DR copy end in "@<region>"."""
+    """Where a change happens: a table in the target's (primary) region."""
 
     region: str
     table: str
-    dr: bool = False
-
-    @property
-    def title(self) -> str:
-        return f"{self.table} (DR copy in {self.region})" if self.dr else self.table
 
     def change(
         self,
@@ -96,11 +88,12 @@ class _At:
         desired: Mapping[str, Any],
         current: Mapping[str, Any],
         index: str | None = None,
+        replica: str | None = None,
     ) -> Change:
         resource = f"dynamodb:table/{self.table}" + (f"/index/{index}" if index else "")
+        resource += f"/replica/{replica}" if replica else ""
         where = {"region": self.region, "table": self.table} | ({"gsi": index} if index else {})
-        suffix = f"@{self.region}" if self.dr else ""
-        return Change(kind, resource + suffix, action, reason, where | dict(desired), current)
+        return Change(kind, resource, action, reason, where | dict(desired), current)
 
 
 def _onoff(value: bool) -> str:
@@ -109,7 +102,7 @@ def _onoff(value: bool) -> str:
 
 def _create_table(spec: TableSpec, at: _At) -> Change:
     reason = (
-        f"{at.title} does not exist: create it with key {spec.key.describe()}, "
+        f"{at.table} does not exist: create it with key {spec.key.describe()}, "
         f"{len(spec.indexes)} GSI(s), {spec.billing_mode}, SSE-KMS {_onoff(spec.sse_kms)}, "
         f"PITR {_onoff(spec.point_in_time_recovery)}, deletion protection "
         f"{_onoff(spec.deletion_protection)}, stream {spec.stream or 'none'}"
@@ -122,11 +115,15 @@ def _create_table(spec: TableSpec, at: _At) -> Change:
     return at.change(CREATE, "create-table", reason, desired, {})
 
 
+def _and_replicas(live: LiveTable) -> str:
+    return f" and its replicas in {', '.join(sorted(live.replicas))}" if live.replicas else ""
+
+
 def _replace_table(spec: TableSpec, live: LiveTable, at: _At) -> Change:
     reason = (
-        f"replacing {at.title} drops every item: key schema changes from {show_key(live.key)} "
-        f"to {spec.key.describe()}; DynamoDB cannot change keys in place (an on-demand backup "
-        "is taken before the delete)"
+        f"replacing {at.table}{_and_replicas(live)} drops every item: key schema changes from "
+        f"{show_key(live.key)} to {spec.key.describe()}; DynamoDB cannot change keys in place "
+        "(an on-demand backup is taken before the delete)"
     )
     desired = {
         "request": spec.create_request(),
@@ -138,8 +135,8 @@ def _replace_table(spec: TableSpec, live: LiveTable, at: _At) -> Change:
 
 def _delete_table(live: LiveTable, at: _At) -> Change:
     reason = (
-        f"{at.title} carries managed-by={MANAGED_BY} but is no longer defined: deleting it "
-        "drops every item (an on-demand backup is taken first)"
+        f"{at.table} carries managed-by={MANAGED_BY} but is no longer defined: deleting it"
+        f"{_and_replicas(live)} drops every item (an on-demand backup is taken first)"
     )
     current = {"exists": True, "key": show_key(live.key)}
     return at.change(DESTRUCTIVE, "delete-table", reason, {"exists": False}, current)
@@ -167,9 +164,9 @@ def _diff_safety(spec: TableSpec, live: LiveTable, at: _At) -> list[Change]:
         verb = "enable" if wanted else "disable"
         values = f"(defined: {_onoff(wanted)}, live: {_onoff(found)})"
         reason = (
-            f"{name} is off on {at.title} {values}; switching it on is in place"
+            f"{name} is off on {at.table} {values}; switching it on is in place"
             if wanted
-            else f"turning {name} off on {at.title} loses {loses} {values}"
+            else f"turning {name} off on {at.table} loses {loses} {values}"
         )
         kind = UPDATE if wanted else DESTRUCTIVE
         action = f"{verb}-{field.replace('_', '-')}"
@@ -181,7 +178,7 @@ def _diff_billing(spec: TableSpec, live: LiveTable, at: _At) -> list[Change]:
     if spec.billing_mode == live.billing_mode:
         return []
     reason = (
-        f"billing mode of {at.title} is {live.billing_mode}, defined {spec.billing_mode}: "
+        f"billing mode of {at.table} is {live.billing_mode}, defined {spec.billing_mode}: "
         "switched in place (AWS allows one switch per 24 hours)"
     )
     values = ({"billing_mode": spec.billing_mode}, {"billing_mode": live.billing_mode})
@@ -194,13 +191,13 @@ def _diff_stream(spec: TableSpec, live: LiveTable, at: _At) -> list[Change]:
         return []
     values = ({"stream": wanted}, {"stream": live.stream})
     if live.stream is None:
-        reason = f"{at.title} has no stream (defined: {wanted}, live: none)"
+        reason = f"{at.table} has no stream (defined: {wanted}, live: none)"
         return [at.change(CREATE, "enable-stream", reason, *values)]
     if wanted is None:
-        reason = f"disabling the {live.stream} stream of {at.title} cuts off its consumers"
+        reason = f"disabling the {live.stream} stream of {at.table} cuts off its consumers"
         return [at.change(DESTRUCTIVE, "disable-stream", reason, *values)]
     reason = (
-        f"changing the stream of {at.title} from {live.stream} to {wanted} gives it a new ARN: "
+        f"changing the stream of {at.table} from {live.stream} to {wanted} gives it a new ARN: "
         "consumers must be re-pointed and changes made in between are not delivered"
     )
     return [at.change(DESTRUCTIVE, "replace-stream", reason, *values)]
@@ -211,7 +208,7 @@ def _diff_tags(spec: TableSpec, live: LiveTable, at: _At) -> list[Change]:
     wrong = {k: live.tags.get(k) for k, v in spec.tags if live.tags.get(k) != v}
     if not wrong:
         return []
-    reason = f"tags of {at.title} differ (defined: {spec.tag_map}, live: {wrong})"
+    reason = f"tags of {at.table} differ (defined: {spec.tag_map}, live: {wrong})"
     return [at.change(UPDATE, "set-tags", reason, {"tags": spec.tag_map}, {"tags": wrong})]
 
 
@@ -226,12 +223,12 @@ def _diff_index(
 ) -> list[Change]:
     desired = _index_desired(index, spec)
     if found is None:
-        reason = f"{at.title} lacks GSI {index.name} ({index.describe()}) for: {index.purpose}"
+        reason = f"{at.table} lacks GSI {index.name} ({index.describe()}) for: {index.purpose}"
         return [at.change(CREATE, "create-gsi", reason, desired, {}, index.name)]
     if same_key(_spec_key(index), found.key) and found.projection == index.projection:
         return []
     reason = (
-        f"GSI {index.name} of {at.title} is {show_key(found.key)} projecting {found.projection}, "
+        f"GSI {index.name} of {at.table} is {show_key(found.key)} projecting {found.projection}, "
         f"defined {index.describe()}: it is deleted and rebuilt, and queries on it fail "
         "until the backfill finishes"
     )
@@ -242,7 +239,7 @@ def _diff_index(
 def _diff_indexes(spec: TableSpec, live: LiveTable, at: _At) -> list[Change]:
     changes = [c for i in spec.indexes for c in _diff_index(spec, i, live.indexes.get(i.name), at)]
     for name in sorted(set(live.indexes) - {i.name for i in spec.indexes}):
-        reason = f"GSI {name} on {at.title} is not defined: deleting it breaks every query on it"
+        reason = f"GSI {name} on {at.table} is not defined: deleting it breaks every query on it"
         values = ({"exists": False}, {"exists": True})
         changes.append(at.change(DESTRUCTIVE, "delete-gsi", reason, *values, index=name))
     return changes
@@ -255,16 +252,42 @@ def _diff_ttl(spec: TableSpec, live: LiveTable, at: _At) -> list[Change]:
     if spec.ttl_attribute:
         # In place, but not harmless: items whose attribute is already in the past go.
         reason = (
-            f"turn TTL on {at.title} to `{spec.ttl_attribute}`: DynamoDB then deletes items "
+            f"turn TTL on {at.table} to `{spec.ttl_attribute}`: DynamoDB then deletes items "
             f"whose `{spec.ttl_attribute}` has passed {values}"
         )
     else:
-        reason = f"turn TTL off on {at.title}: expired items are kept {values}"
+        reason = f"turn TTL off on {at.table}: expired items are kept {values}"
     return [
         at.change(
             UPDATE, "set-ttl", reason, {"ttl": spec.ttl_attribute}, {"ttl": live.ttl_attribute}
         )
     ]
+
+
+def _diff_replicas(spec: TableSpec, live: LiveTable | None, at: _At) -> list[Change]:
+    """Global-table replicas, read and changed through the primary region's table."""
+    found = live.replicas if live is not None else {}
+    changes: list[Change] = []
+    desired: dict[str, Any]
+    current: dict[str, Any]
+    for region in spec.replica_regions:
+        if region not in found:
+            reason = f"replicate {at.table} to {region} for PROD DR (global table)"
+            desired, current = {"replica": region, "exists": True}, {"exists": False}
+            changes.append(
+                at.change(CREATE, "create-replica", reason, desired, current, replica=region)
+            )
+    for region in sorted(set(found) - set(spec.replica_regions)):
+        reason = (
+            f"deleting the {region} replica drops that region's copy of every item "
+            f"({at.table} is not defined with a replica there)"
+        )
+        desired = {"replica": region, "exists": False}
+        current = {"exists": True, "status": found[region]}
+        changes.append(
+            at.change(DESTRUCTIVE, "delete-replica", reason, desired, current, replica=region)
+        )
+    return changes
 
 
 _IN_PLACE: Final = (
@@ -274,14 +297,16 @@ _IN_PLACE: Final = (
     _diff_ttl,
     _diff_tags,
     _diff_indexes,
+    _diff_replicas,
 )
 
 
 def _diff_table(spec: TableSpec, live: LiveTable | None, at: _At) -> list[Change]:
+    # A new or replaced table has no replicas yet: apply adds them once it is set up.
     if live is None:
-        return [_create_table(spec, at)]
+        return [_create_table(spec, at), *_diff_replicas(spec, None, at)]
     if not same_key(_spec_key(spec), live.key):
-        return [_replace_table(spec, live, at)]
+        return [_replace_table(spec, live, at), *_diff_replicas(spec, None, at)]
     return [change for check in _IN_PLACE for change in check(spec, live, at)]
 
 
@@ -291,7 +316,7 @@ def _diff_table(spec: TableSpec, live: LiveTable | None, at: _At) -> list[Change
 def definition_for(target: Target) -> SchemaDefinition:
     """The standard definition for a target; prod must name its DR region."""
     if target.env in DR_ENVIRONMENTS and not target.dr_region:
-        raise TargetError(f"{target.env} needs a DR region for its DynamoDB copy")
+        raise TargetError(f"{target.env} needs a DR region for its DynamoDB replicas")
     try:
         return standard_definition(target.env, target.dr_region)
     except ValueError as exc:
@@ -305,20 +330,19 @@ def _client(sess: boto3.session.Session, region: str) -> DynamoDBClient:
 def _pairs(
     target: Target, definition: SchemaDefinition, sess: boto3.session.Session
 ) -> Iterator[tuple[_At, TableSpec | None, LiveTable | None]]:
-    """(place, defined table, live table) for every table defined or named *-<env>."""
+    """(place, defined table, live table) for every table defined or named *-<env>.
+
+    Only the primary region is read: replicas are listed in its DescribeTable.
+    """
     if definition.env != target.env:
         raise TargetError(f"definition is for {definition.env}, target is {target.env}")
-    if definition.dr_region == target.region:
-        raise TargetError(f"DR region {definition.dr_region} is the primary region")
-    places = [(target.region, False)]
-    if definition.dr_region:
-        places.append((definition.dr_region, True))
-    for region, dr in places:
-        live = read_env_tables(_client(sess, region), definition.env)
-        for spec in definition.tables:
-            yield _At(region, spec.name, dr), spec, live.pop(spec.name, None)
-        for name, table in sorted(live.items()):
-            yield _At(region, name, dr), None, table
+    if any(target.region in spec.replica_regions for spec in definition.tables):
+        raise TargetError(f"replica region {target.region} is the primary region")
+    live = read_env_tables(_client(sess, target.region), definition.env)
+    for spec in definition.tables:
+        yield _At(target.region, spec.name), spec, live.pop(spec.name, None)
+    for name, table in sorted(live.items()):
+        yield _At(target.region, name), None, table
 
 
 # --- public API: plan and drift -------------------------------------------------------------
@@ -329,7 +353,7 @@ def plan(
     session: boto3.session.Session | None = None,
     definition: SchemaDefinition | None = None,
 ) -> list[Change]:
-    """What apply would change to make the account match the definition."""
+    """What apply would change to make the account match the definition, in apply order."""
     definition = definition or definition_for(target)
     changes: list[Change] = []
     for at, spec, live in _pairs(target, definition, verified_session(target, session)):
@@ -337,7 +361,7 @@ def plan(
             changes.extend(_diff_table(spec, live, at))
         elif live is not None and is_managed(live, definition.env):
             changes.append(_delete_table(live, at))
-    return changes
+    return sorted(changes, key=phase)
 
 
 def drift(target: Target, session: boto3.session.Session | None = None) -> list[Change]:
@@ -360,7 +384,7 @@ def drift(target: Target, session: boto3.session.Session | None = None) -> list[
             found.append(_delete_table(live, at))
         else:
             reason = (
-                f"{at.title} is named like a {MANAGED_BY} table but is neither defined nor "
+                f"{at.table} is named like a {MANAGED_BY} table but is neither defined nor "
                 "tagged: promote leaves it alone; define and tag it, or remove it by hand"
             )
             values = ({"defined": False}, {"exists": True, "tags": dict(live.tags)})
@@ -384,16 +408,8 @@ def apply(
     """
     refuse_destructive(changes, allow_destructive)
     check_changes(target, changes)
-    sess = verified_session(target, session)
-    clients: dict[str, DynamoDBClient] = {}
-    applied: list[Change] = []
-    for change in sorted(changes, key=phase):
-        region = change.desired["region"]
-        if region not in clients:
-            clients[region] = _client(sess, region)
-        if EXECUTORS[change.action](clients[region], change):
-            applied.append(change)
-    return applied
+    client = _client(verified_session(target, session), target.region)
+    return [c for c in sorted(changes, key=phase) if EXECUTORS[c.action](client, c)]
 
 
 def apply_all(

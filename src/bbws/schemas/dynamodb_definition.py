@@ -41,7 +41,8 @@ MANAGED_BY: Final = "bbws-dynamodb-schemas"
 ENVIRONMENTS: Final = ("dev", "sit", "prod")
 # Deletion protection costs nothing and only dev is meant to be torn down freely.
 PROTECTED_ENVIRONMENTS: Final = frozenset({"sit", "prod"})
-# The only environment with a DR copy (runbook: "Cross-region replication for PROD DR").
+# The only environment replicated to its DR region (runbook: "Cross-region replication for
+# PROD DR"), as a global table (version 2019.11.21).
 DR_ENVIRONMENTS: Final = frozenset({"prod"})
 
 AttrType = Literal["S", "N", "B"]
@@ -165,6 +166,18 @@ class TableSpec:
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
     tags: tuple[tuple[str, str], ...] = ()
     ttl_attribute: str | None = None
+    # Regions holding a global-table replica (version 2019.11.21) of this table.
+    replica_regions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Replication runs on the table's stream: DynamoDB turns one on (NEW_AND_OLD_IMAGES)
+        # when the first replica is added and refuses to turn it off while replicas exist,
+        # so a replicated table must declare that stream or every plan would disable it.
+        if self.replica_regions and self.stream is not StreamView.NEW_AND_OLD_IMAGES:
+            raise ValueError(
+                f"{self.name} has replicas in {', '.join(self.replica_regions)}: "
+                "global tables need a NEW_AND_OLD_IMAGES stream"
+            )
 
     @property
     def name(self) -> str:
@@ -210,11 +223,10 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class SchemaDefinition:
-    """Every table of one environment, and where its DR copy lives (prod only)."""
+    """Every table of one environment (replica regions are declared per table)."""
 
     env: str
     tables: tuple[TableSpec, ...]
-    dr_region: str | None = None
 
     def table(self, base_name: str) -> TableSpec:
         for table in self.tables:
@@ -290,21 +302,28 @@ _TTL: Final = {"orders": EXPIRATION}
 
 
 def standard_definition(env: str, dr_region: str | None = None) -> SchemaDefinition:
-    """The definition for dev, sit or prod. ``dr_region`` is used only where DR applies."""
+    """The definition for dev, sit or prod.
+
+    In prod (given its ``dr_region``) every table is a global table with a replica there, and
+    therefore carries the NEW_AND_OLD_IMAGES stream replication runs on; dev and sit have
+    neither replicas nor streams beyond the one orders needs.
+    """
     if env not in ENVIRONMENTS:
         raise ValueError(f"unknown environment {env!r}; expected one of {ENVIRONMENTS}")
     tags = (("managed-by", MANAGED_BY), ("environment", env))
+    replicas = (dr_region,) if env in DR_ENVIRONMENTS and dr_region else ()
     tables = tuple(
         TableSpec(
             base_name=base,
             env=env,
             key=_TABLE_KEY,
             indexes=indexes,
-            stream=stream,
+            stream=StreamView.NEW_AND_OLD_IMAGES if replicas else stream,
             deletion_protection=env in PROTECTED_ENVIRONMENTS,
             tags=tags,
             ttl_attribute=_TTL.get(base),
+            replica_regions=replicas,
         )
         for base, indexes, stream in _LAYOUT
     )
-    return SchemaDefinition(env, tables, dr_region if env in DR_ENVIRONMENTS else None)
+    return SchemaDefinition(env, tables)

@@ -1,4 +1,8 @@
-"""The dynamodb_schemas stack against moto: create, idempotency, destructive guard, drift."""
+"""The dynamodb_schemas stack against moto: create, idempotency, destructive guard, drift.
+
+moto ignores global-table replica updates, so every session here carries
+``DynamoDBReplicaDouble`` (tests/bbws/aws_doubles.py), which keeps the replicas.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from bbws.schemas.dynamodb_definition import (
     StreamView,
     standard_definition,
 )
+from tests.bbws.aws_doubles import DynamoDBReplicaDouble
 
 DEV = Target("dev", "eu-west-1", "536580886816")
 SIT = Target("sit", "eu-west-1", "815856636111")
@@ -41,7 +46,15 @@ ALL_GSIS = {
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
+def replicas() -> DynamoDBReplicaDouble:
+    """The global-table replicas of this test (moto ignores ReplicaUpdates)."""
+    return DynamoDBReplicaDouble()
+
+
+@pytest.fixture
+def aws(
+    monkeypatch: pytest.MonkeyPatch, replicas: DynamoDBReplicaDouble
+) -> Iterator[boto3.session.Session]:
     """moto in process; one session per test, so service models load once per test."""
     for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(key, raising=False)
@@ -49,7 +62,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
         monkeypatch.setenv(key, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     with mock_aws():
-        yield boto3.session.Session()
+        session = boto3.session.Session()
+        replicas.install(session)
+        yield session
 
 
 def use(monkeypatch: pytest.MonkeyPatch, target: Target) -> Target:
@@ -62,9 +77,17 @@ def client(region: str) -> Any:
     return boto3.client("dynamodb", region_name=region)
 
 
-def recording_session(region: str) -> tuple[boto3.session.Session, list[tuple[str, Any]]]:
-    """A session that records every DynamoDB call its clients make, in order."""
+def recording_session(
+    region: str, replicas: DynamoDBReplicaDouble | None = None
+) -> tuple[boto3.session.Session, list[tuple[str, Any]]]:
+    """A session that records every DynamoDB call its clients make, in order.
+
+    The parameters are recorded as the code under test passed them, before the replica
+    double (when given) takes ReplicaUpdates out of UpdateTable.
+    """
     session = boto3.session.Session(region_name=region)
+    if replicas is not None:
+        replicas.install(session)
     calls: list[tuple[str, Any]] = []
 
     def record(params: Any, model: Any, **_: Any) -> None:
@@ -98,6 +121,12 @@ def snapshot(region: str) -> dict[str, Any]:
     return state
 
 
+def described_replicas(session: boto3.session.Session, region: str, name: str) -> Any:
+    """Table.Replicas as the code under test reads it (through the session's double)."""
+    desc = session.client("dynamodb", region_name=region).describe_table(TableName=name)
+    return desc["Table"].get("Replicas")
+
+
 def assert_stack(region: str, env: str) -> None:
     c = client(region)
     names = sorted(c.list_tables()["TableNames"])
@@ -111,7 +140,8 @@ def assert_stack(region: str, env: str) -> None:
         assert desc["SSEDescription"]["SSEType"] == "KMS"
         assert desc["DeletionProtectionEnabled"] is (env in ("sit", "prod"))
         stream = desc.get("StreamSpecification")
-        if name.startswith("orders-"):
+        # Orders feeds its consumers; in prod every table replicates through its stream.
+        if name.startswith("orders-") or env == "prod":
             assert stream == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
         else:
             assert not stream
@@ -129,50 +159,81 @@ def assert_stack(region: str, env: str) -> None:
 
 @pytest.mark.parametrize("env", ["dev", "sit", "prod"])
 def test_apply_creates_five_tables_and_eight_gsis(
-    aws: boto3.session.Session, monkeypatch: pytest.MonkeyPatch, env: str
+    aws: boto3.session.Session,
+    monkeypatch: pytest.MonkeyPatch,
+    replicas: DynamoDBReplicaDouble,
+    env: str,
 ) -> None:
     target = use(monkeypatch, TARGETS[env])
     applied = dynamodb.apply_all(target, session=aws)
-    assert [c.action for c in applied] == ["create-table"] * (10 if env == "prod" else 5)
+    then = ["create-replica"] * 5 if env == "prod" else []
+    assert [c.action for c in applied] == ["create-table"] * 5 + then
     assert_stack(target.region, env)
+    names = [f"{b}-{env}" for b in BASE_NAMES]
     if env == "prod":
-        # The DR copy: the same five tables, same safety properties, in eu-west-1.
-        assert_stack("eu-west-1", env)
-        assert any(c.resource == "dynamodb:table/orders-prod@eu-west-1" for c in applied)
+        # DR: each table is a global table with an ACTIVE replica in eu-west-1...
+        assert {c.resource for c in applied if c.action == "create-replica"} == {
+            f"dynamodb:table/{n}/replica/eu-west-1" for n in names
+        }
+        for name in names:
+            assert replicas.of("af-south-1", name) == ["eu-west-1"]
+            assert described_replicas(aws, "af-south-1", name) == [
+                {"RegionName": "eu-west-1", "ReplicaStatus": "ACTIVE"}
+            ]
+        # ...and no standby tables of its own making in the DR region.
+        assert client("eu-west-1").list_tables()["TableNames"] == []
+    else:
+        assert replicas.calls == []
+        assert all(described_replicas(aws, target.region, n) is None for n in names)
 
 
 def test_pitr_is_enabled_on_a_new_table_before_anything_else(
-    aws: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+    aws: boto3.session.Session, monkeypatch: pytest.MonkeyPatch, replicas: DynamoDBReplicaDouble
 ) -> None:
     target = use(monkeypatch, PROD)
-    session, calls = recording_session(target.region)
+    session, calls = recording_session(target.region, replicas)
     dynamodb.apply_all(target, session=session)
-    # One run of writes per table (the DR copies share names, in another region): each run
-    # opens with CreateTable, then PITR before anything else; orders then gets its TTL.
-    runs: list[list[tuple[str, str]]] = []
-    for op, params in writes(calls):
-        if op == "CreateTable":
-            runs.append([])
-        runs[-1].append((op, params["TableName"]))
-    assert len(runs) == 10  # five tables + five DR copies
-    for run in runs:
-        name = run[0][1]
-        then = ["UpdateTimeToLive"] if name.startswith("orders-") else []
-        assert run == [(op, name) for op in ("CreateTable", "UpdateContinuousBackups", *then)]
+    # Per table: CreateTable, then PITR before anything else (orders then gets its TTL), and
+    # only then, once the table is seen ACTIVE again, the replica in the DR region.
+    for base in BASE_NAMES:
+        name = f"{base}-prod"
+        mine = [(op, p) for op, p in calls if p.get("TableName") == name]
+        then = ["UpdateTimeToLive"] if base == "orders" else []
+        ops = ["CreateTable", "UpdateContinuousBackups", *then, "UpdateTable"]
+        assert [op for op, _ in writes(mine)] == ops
+        update = writes(mine)[-1][1]
+        assert update == {
+            "TableName": name,
+            "ReplicaUpdates": [{"Create": {"RegionName": "eu-west-1"}}],
+        }
+        assert mine[mine.index(("UpdateTable", update)) - 1][0] == "DescribeTable"
+    # Every table exists with PITR on before the first replica is requested.
+    first_replica = next(i for i, (op, p) in enumerate(calls) if "ReplicaUpdates" in p)
+    before = [p["TableName"] for op, p in calls[:first_replica] if op == "UpdateContinuousBackups"]
+    assert sorted(before) == [f"{b}-prod" for b in BASE_NAMES]
+    assert [(t, verb, r) for _, t, verb, r in replicas.calls] == [
+        (f"{b}-prod", "Create", "eu-west-1") for b in BASE_NAMES
+    ]
 
 
 @pytest.mark.parametrize("env", ["sit", "prod"])
 def test_second_plan_is_empty_and_second_apply_changes_nothing(
-    aws: boto3.session.Session, monkeypatch: pytest.MonkeyPatch, env: str
+    aws: boto3.session.Session,
+    monkeypatch: pytest.MonkeyPatch,
+    replicas: DynamoDBReplicaDouble,
+    env: str,
 ) -> None:
     target = use(monkeypatch, TARGETS[env])
     first = dynamodb.plan(target, session=aws)
     assert dynamodb.apply(target, first, session=aws) == first
     assert dynamodb.plan(target, session=aws) == []
     before = {r: snapshot(r) for r in ("af-south-1", "eu-west-1")}
+    replica_calls = list(replicas.calls)
+    assert len(replica_calls) == (5 if env == "prod" else 0)
     assert dynamodb.apply(target, first, session=aws) == []
     assert dynamodb.apply_all(target, session=aws) == []
     assert {r: snapshot(r) for r in ("af-south-1", "eu-west-1")} == before
+    assert replicas.calls == replica_calls  # no replica was requested again
     assert dynamodb.drift(target, session=aws) == []
 
 
@@ -478,3 +539,132 @@ def test_orders_expire_idempotency_records_through_ttl(
     assert "defined: expiration, live: off" in found.reason
     assert [c.action for c in dynamodb.apply_all(target, session=aws)] == ["set-ttl"]
     assert dynamodb.plan(target, session=aws) == []
+
+
+# --- DR for prod: global-table replicas (through DynamoDBReplicaDouble) -------------------
+
+
+def test_only_prod_tables_are_global_tables_with_a_replica_in_the_dr_region() -> None:
+    prod = dynamodb.definition_for(PROD)
+    assert {t.replica_regions for t in prod.tables} == {("eu-west-1",)}
+    # Replication runs on the stream: every replicated table declares NEW_AND_OLD_IMAGES.
+    assert {t.stream for t in prod.tables} == {StreamView.NEW_AND_OLD_IMAGES}
+    for env in ("dev", "sit"):
+        tables = dynamodb.definition_for(TARGETS[env]).tables
+        assert {t.replica_regions for t in tables} == {()}
+        assert {t.base_name for t in tables if t.stream} == {"orders"}
+    orders = prod.table("orders")
+    with pytest.raises(ValueError, match="NEW_AND_OLD_IMAGES stream"):
+        replace(orders, stream=StreamView.KEYS_ONLY)
+
+
+def test_removing_the_replica_is_destructive_and_refused_without_permission(
+    aws: boto3.session.Session, monkeypatch: pytest.MonkeyPatch, replicas: DynamoDBReplicaDouble
+) -> None:
+    target = use(monkeypatch, PROD)
+    dynamodb.apply_all(target, session=aws)
+    created = list(replicas.calls)
+    no_replica = with_table(dynamodb.definition_for(PROD), "users", replica_regions=())
+
+    changes = dynamodb.plan(target, definition=no_replica, session=aws)
+    assert [(c.kind, c.action, c.resource) for c in changes] == [
+        (ChangeKind.DESTRUCTIVE, "delete-replica", "dynamodb:table/users-prod/replica/eu-west-1")
+    ]
+    assert changes[0].reason.startswith(
+        "deleting the eu-west-1 replica drops that region's copy of every item"
+    )
+    assert (changes[0].desired["exists"], changes[0].current) == (
+        False,
+        {"exists": True, "status": "ACTIVE"},
+    )
+
+    with pytest.raises(DestructiveChangeRefused):
+        dynamodb.apply(target, changes, session=aws)
+    assert replicas.calls == created  # refused before any call
+    assert replicas.of("af-south-1", "users-prod") == ["eu-west-1"]
+
+    assert dynamodb.apply(target, changes, allow_destructive=True, session=aws) == changes
+    assert replicas.calls == [*created, ("af-south-1", "users-prod", "Delete", "eu-west-1")]
+    assert described_replicas(aws, "af-south-1", "users-prod") is None
+    assert "users-prod" in client("af-south-1").list_tables()["TableNames"]  # table stays
+    assert dynamodb.plan(target, definition=no_replica, session=aws) == []
+    assert dynamodb.apply(target, changes, allow_destructive=True, session=aws) == []
+
+    # The standard definition puts it back, as an in-place creation.
+    [back] = dynamodb.plan(target, session=aws)
+    assert (back.kind, back.action) == (ChangeKind.CREATE, "create-replica")
+    assert back.reason == "replicate users-prod to eu-west-1 for PROD DR (global table)"
+    assert dynamodb.apply(target, [back], session=aws) == [back]
+    assert replicas.of("af-south-1", "users-prod") == ["eu-west-1"]
+
+
+def test_drift_reports_a_lost_replica_and_one_made_by_hand(
+    aws: boto3.session.Session, monkeypatch: pytest.MonkeyPatch, replicas: DynamoDBReplicaDouble
+) -> None:
+    target = use(monkeypatch, PROD)
+    dynamodb.apply_all(target, session=aws)
+    c = aws.client("dynamodb", region_name="af-south-1")
+    c.update_table(
+        TableName="orders-prod", ReplicaUpdates=[{"Delete": {"RegionName": "eu-west-1"}}]
+    )
+    c.update_table(
+        TableName="tenants-prod", ReplicaUpdates=[{"Create": {"RegionName": "us-east-1"}}]
+    )
+    found = {(d.resource, d.action): d for d in dynamodb.drift(target, session=aws)}
+    assert set(found) == {
+        ("dynamodb:table/orders-prod/replica/eu-west-1", "create-replica"),
+        ("dynamodb:table/tenants-prod/replica/us-east-1", "delete-replica"),
+    }
+    lost = found[("dynamodb:table/orders-prod/replica/eu-west-1", "create-replica")]
+    assert lost.kind is ChangeKind.CREATE
+    assert lost.reason == "drift: replicate orders-prod to eu-west-1 for PROD DR (global table)"
+    extra = found[("dynamodb:table/tenants-prod/replica/us-east-1", "delete-replica")]
+    assert extra.kind is ChangeKind.DESTRUCTIVE
+    assert extra.current == {"exists": True, "status": "ACTIVE"}
+
+    changes = dynamodb.plan(target, session=aws)
+    with pytest.raises(DestructiveChangeRefused):
+        dynamodb.apply(target, changes, session=aws)
+    assert len(dynamodb.apply(target, changes, allow_destructive=True, session=aws)) == 2
+    assert replicas.of("af-south-1", "orders-prod") == ["eu-west-1"]
+    assert replicas.of("af-south-1", "tenants-prod") == ["eu-west-1"]
+    assert dynamodb.plan(target, session=aws) == [] and dynamodb.drift(target, session=aws) == []
+
+
+def test_deleting_a_global_table_removes_its_replica_first(
+    aws: boto3.session.Session, monkeypatch: pytest.MonkeyPatch, replicas: DynamoDBReplicaDouble
+) -> None:
+    target = use(monkeypatch, PROD)
+    dynamodb.apply_all(target, session=aws)
+    shrunk = without_table(dynamodb.definition_for(PROD), "campaigns")
+    [change] = dynamodb.plan(target, definition=shrunk, session=aws)
+    assert (change.kind, change.action) == (ChangeKind.DESTRUCTIVE, "delete-table")
+    assert "deleting it and its replicas in eu-west-1 drops every item" in change.reason
+
+    session, calls = recording_session(target.region, replicas)
+    assert dynamodb.apply(target, [change], allow_destructive=True, session=session) == [change]
+    assert [op for op, _ in writes(calls)] == [
+        "CreateBackup",
+        "UpdateTable",  # the replica goes first...
+        "UpdateTable",  # ...then deletion protection, for this approved delete only
+        "DeleteTable",
+    ]
+    assert replicas.calls[-1] == ("af-south-1", "campaigns-prod", "Delete", "eu-west-1")
+    assert "campaigns-prod" not in client("af-south-1").list_tables()["TableNames"]
+
+
+def test_a_replica_outside_the_dr_region_is_refused_before_any_call(
+    aws: boto3.session.Session, monkeypatch: pytest.MonkeyPatch, replicas: DynamoDBReplicaDouble
+) -> None:
+    target = use(monkeypatch, PROD)
+    dynamodb.apply_all(target, session=aws)
+    elsewhere = with_table(dynamodb.definition_for(PROD), "users", replica_regions=("us-east-1",))
+    changes = dynamodb.plan(target, definition=elsewhere, session=aws)
+    assert {c.action for c in changes} == {"create-replica", "delete-replica"}
+    calls = list(replicas.calls)
+    with pytest.raises(TargetError, match="replicates to its DR region only"):
+        dynamodb.apply(target, changes, allow_destructive=True, session=aws)
+    assert replicas.calls == calls
+    primary = with_table(dynamodb.definition_for(PROD), "users", replica_regions=("af-south-1",))
+    with pytest.raises(TargetError, match="is the primary region"):
+        dynamodb.plan(target, definition=primary, session=aws)
