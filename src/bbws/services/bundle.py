@@ -9,6 +9,7 @@ fails when it no longer matches the routes: regenerate it with
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 from pathlib import Path
@@ -76,8 +77,14 @@ def render(document: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    target = Path(args[0]) if args else DOCUMENT
+    parser = argparse.ArgumentParser(
+        prog="python -m bbws.services.bundle",
+        description="Write the OpenAPI document of the three BBWS APIs.",
+    )
+    parser.add_argument(
+        "output", nargs="?", type=Path, default=DOCUMENT, help="default: %(default)s"
+    )
+    target: Path = parser.parse_args(argv).output
     target.write_text(render(bundle()), encoding="utf-8")
     print(f"wrote {target}")
     return 0
