@@ -27,6 +27,7 @@ from promote.render.plan_json import plan_data
 from promote.render.text import print_diagnostics, print_plan, print_summary
 from promote.rules import validate as run_rules
 from promote.rules.context import RuleContext
+from promote.sandbox.cli import sandbox_app
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
 
@@ -41,11 +42,13 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
+app.add_typer(sandbox_app, name="sandbox")
 # What the running command asked for, so that the boundary reports errors in kind.
 _state: dict[str, bool] = {"debug": False, "json": False}
 # Piped output is read by people too (CI logs): give tables room instead of Rich's 80 columns.
 stdout = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
-stderr = Console(stderr=True)
+# Errors are one line each, whatever the width: never wrap them.
+stderr = Console(stderr=True, soft_wrap=True)
 
 
 class ValidateFormat(StrEnum):

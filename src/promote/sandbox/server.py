@@ -1,0 +1,315 @@
+"""The running sandbox: moto's server on 127.0.0.1, the accounts' roles, and its state files.
+
+State lives in moto's memory and is lost when the server stops. Under the state directory:
+
+- ``config``, ``credentials``: the AWS config pair (see :mod:`promote.sandbox.profiles`);
+- ``sandbox.pid``: the pid of the process serving, while it serves;
+- ``sandbox.json``: its port, endpoint and profiles, while it serves;
+- ``sandbox.log``: the output of a detached server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from promote.sandbox.errors import SandboxError
+from promote.sandbox.profiles import (
+    FAKE_KEY_ID,
+    FAKE_SECRET,
+    SandboxAccount,
+    endpoint,
+    render_config,
+    render_credentials,
+)
+
+DEFAULT_PORT = 4566
+DEFAULT_STATE_DIR = Path(".promote/sandbox")
+CONFIG_FILE, CREDENTIALS_FILE = "config", "credentials"
+PID_FILE, STATE_FILE, LOG_FILE = "sandbox.pid", "sandbox.json", "sandbox.log"
+HOST = "127.0.0.1"
+_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+)
+
+
+def config_paths(state_dir: Path) -> tuple[Path, Path]:
+    """The config and credentials files, absolute."""
+    root = state_dir.resolve()
+    return root / CONFIG_FILE, root / CREDENTIALS_FILE
+
+
+def check_port_free(port: int) -> None:
+    """Raise :class:`SandboxError` when ``127.0.0.1:port`` cannot be bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # The server sets SO_REUSEADDR too: a port in TIME_WAIT is free, a listening one is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            raise SandboxError(
+                f"port {port} is in use on {HOST}; choose another with --port"
+            ) from error
+
+
+@dataclass
+class Sandbox:
+    """Moto's server with one account per environment. Use as a context manager, or
+    :meth:`start` and :meth:`stop`."""
+
+    accounts: list[SandboxAccount]
+    port: int = DEFAULT_PORT
+    state_dir: Path = DEFAULT_STATE_DIR
+    _server: Any = field(default=None, init=False, repr=False)
+    # Unique per start (see render_config); set by start().
+    session_name: str = field(default="promote-sandbox", init=False)
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint(self.port)
+
+    def start(self, timeout: float = 15.0) -> None:
+        from moto.server import ThreadedMotoServer
+
+        check_port_free(self.port)
+        # Moto's request log is noise for the people using the sandbox.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        server = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)
+        # start() waits forever when the server thread fails to bind: bound it.
+        starter = threading.Thread(target=server.start, daemon=True)
+        starter.start()
+        starter.join(timeout)
+        if starter.is_alive():
+            raise SandboxError(f"the emulator did not start on {HOST}:{self.port} in {timeout}s")
+        self._server = server
+        self.session_name = f"promote-sandbox-{time.time_ns() // 1_000_000}"
+        try:
+            self._create_roles()
+            self.write_files()
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _create_roles(self) -> None:
+        """Create each account's deploy role from inside that account.
+
+        Moto does not require the role to exist to assume it (credentials are in the role's
+        account either way), but real tools list and inspect it, so it exists."""
+        import boto3
+
+        base = boto3.Session(
+            aws_access_key_id=FAKE_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET,
+            region_name="us-east-1",
+        )
+        sts = base.client("sts", endpoint_url=self.endpoint)
+        done: set[str] = set()
+        for account in self.accounts:
+            if account.role_arn in done:
+                continue
+            done.add(account.role_arn)
+            creds = sts.assume_role(RoleArn=account.role_arn, RoleSessionName="promote-sandbox")[
+                "Credentials"
+            ]
+            iam = boto3.Session(
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+                region_name="us-east-1",
+            ).client("iam", endpoint_url=self.endpoint)
+            with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+                iam.create_role(RoleName=account.role_name, AssumeRolePolicyDocument=_TRUST)
+
+    def write_files(self) -> tuple[Path, Path]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        config, credentials = config_paths(self.state_dir)
+        config.write_text(render_config(self.accounts, self.port, self.session_name))
+        credentials.write_text(render_credentials())
+        credentials.chmod(0o600)
+        return config, credentials
+
+
+@dataclass(frozen=True)
+class Running:
+    """What ``sandbox.json`` says about the process serving."""
+
+    pid: int
+    port: int
+    endpoint: str
+    estate: str
+    profiles: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "port": self.port,
+            "endpoint": self.endpoint,
+            "estate": self.estate,
+            "profiles": self.profiles,
+        }
+
+
+def write_running(state_dir: Path, sandbox: Sandbox, estate: str) -> Running:
+    running = Running(
+        pid=os.getpid(),
+        port=sandbox.port,
+        endpoint=sandbox.endpoint,
+        estate=estate,
+        profiles={a.environment: a.profile for a in sandbox.accounts},
+    )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / STATE_FILE).write_text(json.dumps(running.as_dict(), indent=2) + "\n")
+    # The pid file last: its presence means "serving".
+    (state_dir / PID_FILE).write_text(f"{running.pid}\n")
+    return running
+
+
+def clear_running(state_dir: Path) -> None:
+    for name in (PID_FILE, STATE_FILE):
+        (state_dir / name).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():
+        # Not a recycled pid: the process is a promote sandbox.
+        with contextlib.suppress(OSError):
+            return b"sandbox" in cmdline.read_bytes()
+    return True
+
+
+def running(state_dir: Path) -> Running | None:
+    """The sandbox serving from ``state_dir``, or None (stale files are removed)."""
+    try:
+        pid = int((state_dir / PID_FILE).read_text().strip())
+        data = json.loads((state_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not _alive(pid):
+        clear_running(state_dir)
+        return None
+    return Running(
+        pid=pid,
+        port=int(data["port"]),
+        endpoint=str(data["endpoint"]),
+        estate=str(data["estate"]),
+        profiles={str(k): str(v) for k, v in data["profiles"].items()},
+    )
+
+
+def serve(sandbox: Sandbox, estate: str, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve in the foreground until SIGINT or SIGTERM; the pid file exists meanwhile."""
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        sandbox.start()
+        try:
+            write_running(sandbox.state_dir, sandbox, estate)
+            if on_ready is not None:
+                on_ready()
+            while not stop.wait(0.5):
+                pass
+        finally:
+            clear_running(sandbox.state_dir)
+            sandbox.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def spawn_detached(directory: Path, port: int, state_dir: Path, timeout: float = 30.0) -> Running:
+    """Start ``promote sandbox up`` in a background process and wait until it serves."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = state_dir / LOG_FILE
+    command = [
+        sys.executable,
+        "-c",
+        "from promote.cli import run; run()",
+        "sandbox",
+        "up",
+        str(directory.resolve()),
+        "--port",
+        str(port),
+        "--state-dir",
+        str(state_dir.resolve()),
+    ]
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = running(state_dir)
+        if found is not None and found.pid == child.pid:
+            return found
+        if child.poll() is not None:
+            lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+            last = lines[-1] if lines else f"exit code {child.returncode}"
+            raise SandboxError(f"the background sandbox did not start: {last} (see {log})")
+        time.sleep(0.1)
+    child.terminate()
+    raise SandboxError(f"the background sandbox did not start in {timeout:.0f}s (see {log})")
+
+
+def stop_running(state_dir: Path, timeout: float = 10.0) -> Running | None:
+    """Stop the sandbox serving from ``state_dir``; None when none was."""
+    found = running(state_dir)
+    if found is None:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(found.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(found.pid):
+        time.sleep(0.1)
+    if _alive(found.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(found.pid, signal.SIGKILL)
+    clear_running(state_dir)
+    return found

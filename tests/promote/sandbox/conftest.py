@@ -1,0 +1,52 @@
+"""A sandbox for the BBWS estate, served in-process on a free port of 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from promote.cli import check_estate
+from promote.sandbox import Sandbox, accounts_for
+
+ROOT = Path(__file__).resolve().parents[3]
+BBWS = ROOT / "estates" / "bbws"
+# Variables that would override or redirect the profiles under test.
+AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    estate, _, _ = check_estate(BBWS)
+    assert estate is not None
+    state_dir = tmp_path_factory.mktemp("sandbox") / "state"
+    with Sandbox(accounts=accounts_for(estate), port=free_port(), state_dir=state_dir) as running:
+        yield running
+
+
+@pytest.fixture
+def aws_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """Point boto3 at the sandbox's files, and at nothing else."""
+    for name in AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(sandbox.state_dir / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(sandbox.state_dir / "credentials"))
+    return sandbox
