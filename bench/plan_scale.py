@@ -75,9 +75,13 @@ def project_data(count: int, edges_per_project: int, seed: int = 7) -> list[dict
     never precedes its dependencies' waves."""
     rng = random.Random(seed)
     per_wave = count // WAVES
+    # The first projects have fewer earlier ones to depend on; a few later projects make up
+    # the difference, so the estate has exactly count * edges_per_project dependencies.
+    owed = sum(edges_per_project - i for i in range(min(count, edges_per_project)))
     projects = []
     for i in range(count):
-        k = min(i, edges_per_project)
+        extra = 1 if edges_per_project < i <= edges_per_project + owed else 0
+        k = min(i, edges_per_project + extra)
         deps = rng.sample(range(i), k) if k else []
         lambda_api = i % 3 == 0
         data: dict[str, Any] = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +34,7 @@ def plan_data(plan: EnvironmentPlan) -> dict[str, Any]:
                 "estimate_seconds": p.estimate.total_seconds(),
                 "start_seconds": p.start.total_seconds(),
                 "finish_seconds": p.finish.total_seconds(),
-                "gates": asdict(p.gates),
+                "gates": p.gates._asdict(),
             }
             for name, p in sorted(plan.projects.items())
         },

@@ -55,17 +55,12 @@ def edge_region(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def _edge_items(ctx: RuleContext, project: Project) -> Iterator[Finding]:
-    sections: list[tuple[str, list[object]]] = [
-        ("preconditions", list(project.preconditions)),
-        ("steps", list(project.steps)),
-        ("rollback", list(project.rollback)),
-    ]
-    for section, items in sections:
-        for index, item in enumerate(items):
-            what = _edge_resource(item)
-            region = getattr(item, "region", None)
-            if what is None or region is None:
+    for section in ("preconditions", "steps", "rollback"):
+        for index, item in enumerate(getattr(project, section)):
+            what = _edge_resource(item)  # a cheap type test first: most items are not edge
+            if what is None or item.region is None:
                 continue
+            region = item.region
             for env_name, resolved in _resolved_regions(ctx, region):
                 if resolved != EDGE_REGION:
                     yield ctx.in_project(

@@ -166,9 +166,14 @@ def undefined_variable(ctx: RuleContext) -> Iterator[Finding]:
     always = set(ctx.spec.inputs) | ENGINE_VARIABLES
     environments = ctx.spec.environments
     known_in = {name: set(scope_for(environments, name)) | always for name in environments}
+    # Known in every environment whatever the order: most names, so most projects need no
+    # per-environment pass at all.
+    everywhere = set.intersection(*known_in.values()) if known_in else set()
     for project in ctx.estate.projects:
         items = _templated_items(project)
         var_names = [(key, variables_in(template)) for key, template in project.vars.items()]
+        if _all_known(items, var_names, everywhere | set(project.vars)):
+            continue
         missing: dict[tuple[YamlPath, str], tuple[list[str], set[str]]] = {}
         for env, known in known_in.items():
             for path, name, scope in _unknown_in_vars(var_names, known):
@@ -178,6 +183,13 @@ def undefined_variable(ctx: RuleContext) -> Iterator[Finding]:
                     _note(missing, path, name, env, scope)
         for (path, name), (envs, scope) in missing.items():
             yield ctx.in_project(project, path, _undefined_message(name, envs, scope))
+
+
+def _all_known(items: list[_Item], var_names: list[tuple[str, list[str]]], known: set[str]) -> bool:
+    # A var may only use the vars before it, so vars are checked with the env's names only.
+    return all(n in known for i in items for n in i.names) and all(
+        n in known and n not in dict(var_names) for _, names in var_names for n in names
+    )
 
 
 def _note(

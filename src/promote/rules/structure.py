@@ -8,6 +8,7 @@ from itertools import pairwise
 
 from promote.diagnostics import Severity
 from promote.graph import find_cycles
+from promote.model import Project
 from promote.rules import rule
 from promote.rules.context import Finding, RuleContext
 from promote.suggest import did_you_mean
@@ -79,15 +80,15 @@ def unknown_wave(ctx: RuleContext) -> Iterator[Finding]:
 
 @rule("V008", "duplicate-name", E, "Two projects or two waves share a name.")
 def duplicate_name(ctx: RuleContext) -> Iterator[Finding]:
-    first_file: dict[str, str] = {}
+    first: dict[str, Project] = {}
     for project in ctx.estate.projects:
-        if project.name in first_file:
+        earlier = first.setdefault(project.name, project)
+        if earlier is not project:  # the file is only looked up for a duplicate
             yield ctx.in_project(
                 project,
                 ("name",),
-                f"project `{project.name}` is also defined in {first_file[project.name]}",
+                f"project `{project.name}` is also defined in {earlier.origin}",
             )
-        first_file.setdefault(project.name, project.origin)
     seen: set[str] = set()
     for index, wave in enumerate(ctx.spec.waves):
         if wave.name in seen:
