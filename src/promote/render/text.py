@@ -43,7 +43,7 @@ def print_plan(console: Console, plan: EnvironmentPlan) -> None:
 
 
 def _layers_table(plan: EnvironmentPlan) -> Table:
-    table = Table(title="Execution layers (each runs after the one above)", title_justify="left")
+    table = Table(title="Execution layers, in order", title_justify="left")
     table.add_column("Layer", justify="right")
     table.add_column("Projects (run in parallel)")
     for index, names in enumerate(plan.layers, start=1):
