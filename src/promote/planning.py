@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -17,6 +18,7 @@ from promote.interpolation import (
     interpolate,
     project_variables,
     scope_for,
+    variables_in,
 )
 from promote.model import Estate, Project, SuccessCriterion, TrafficPolicy, format_duration
 from promote.rules.context import RuleContext
@@ -81,7 +83,7 @@ def make_plan(estate: Estate, env: str, context: RuleContext | None = None) -> E
     graph = ctx.graph
     if graph is None:
         raise EstateInvalid([])  # cycles cannot be planned: validate first
-    scope = scope_for(estate.spec.environments, env)
+    texts = _Texts(scope_for(estate.spec.environments, env), _runtime_names(estate))
     times = graph.earliest_times()
     generations = graph.layers(times)
     layer_of = {name: index for index, names in enumerate(generations) for name in names}
@@ -95,7 +97,7 @@ def make_plan(estate: Estate, env: str, context: RuleContext | None = None) -> E
             estimate=p.estimate,
             start=timedelta(seconds=times[name].start),
             finish=timedelta(seconds=times[name].finish),
-            gates=gates_for(estate, p, env, scope),
+            gates=gates_for(estate, p, env, texts=texts),
         )
         for name, p in ctx.projects.items()
     }
@@ -146,22 +148,64 @@ def _at(origin: datetime | None, offset: float | None) -> datetime | None:
     return origin + timedelta(seconds=offset)
 
 
+class _Texts:
+    """Fills the summaries of one environment's plan. A text that uses only the
+    environment's names (``${api_domain}``, ``${env}``: most of them) reads the same for every
+    project, so it is filled once per plan rather than once per project."""
+
+    def __init__(self, scope: dict[str, str], runtime: frozenset[str]) -> None:
+        self.scope = scope
+        self.runtime = runtime
+        self._names: dict[str, frozenset[str]] = {}
+        self._shared: dict[str, str] = {}
+
+    def filler(self, project: Project) -> Callable[[str], str]:
+        own = set(project.vars) | _captures(project)
+        if not own:
+            return self._fill_shared
+        values = _values(self.scope, project)
+        keep = self.runtime | own
+
+        def fill(text: str) -> str:
+            if "$" not in text:
+                return text
+            names = self._names.get(text)
+            if names is None:
+                names = self._names[text] = frozenset(variables_in(text))
+            return self._fill_shared(text) if names.isdisjoint(own) else _fill(text, values, keep)
+
+        return fill
+
+    def _fill_shared(self, text: str) -> str:
+        if "$" not in text:
+            return text
+        filled = self._shared.get(text)
+        if filled is None:
+            filled = self._shared[text] = _fill(text, self.scope, self.runtime)
+        return filled
+
+
+def _fill(text: str, values: Mapping[str, str], keep: Collection[str]) -> str:
+    try:
+        return interpolate(text, values, keep)
+    except UndefinedVariable:
+        return text  # reported by validation; the plan shows the template as written
+
+
 def gates_for(
-    estate: Estate, project: Project, env: str, scope: dict[str, str] | None = None
+    estate: Estate,
+    project: Project,
+    env: str,
+    scope: dict[str, str] | None = None,
+    texts: _Texts | None = None,
 ) -> Gates:
     """The gates of ``project`` in ``env``, with templates filled in where they can be.
-    ``scope`` is ``scope_for(environments, env)``, passed in when planning many projects."""
-    values = _values(scope if scope is not None else _scope(estate, env), project)
-    # Run-time values stay as placeholders: inputs, the engine's, and smoke-test captures.
-    captures = _captures(project)
-    runtime = _runtime_names(estate)
-    keep = runtime | captures if captures else runtime
-
-    def fill(text: str) -> str:
-        try:
-            return interpolate(text, values, keep)
-        except UndefinedVariable:
-            return text
+    ``scope`` (``scope_for(environments, env)``) and ``texts`` are shared when planning many
+    projects; run-time values (inputs, the engine's, captures) stay as placeholders."""
+    if texts is None:
+        base = scope if scope is not None else _scope(estate, env)
+        texts = _Texts(base, _runtime_names(estate))
+    fill = texts.filler(project)
 
     canary = project.canary.get(env)
     soak = project.soak.get(env)
