@@ -55,17 +55,6 @@ def interpolate(text: str, values: Mapping[str, str], keep: Collection[str] = ()
     return _TOKEN.sub(substitute, text)
 
 
-def interpolate_data(data: Any, values: Mapping[str, str], keep: Collection[str] = ()) -> Any:
-    """Interpolate every string inside nested dicts and lists (keys are left alone)."""
-    if isinstance(data, str):
-        return interpolate(data, values, keep)
-    if isinstance(data, dict):
-        return {k: interpolate_data(v, values, keep) for k, v in data.items()}
-    if isinstance(data, list):
-        return [interpolate_data(v, values, keep) for v in data]
-    return data
-
-
 def strings_in(
     data: Any, path: tuple[str | int, ...] = ()
 ) -> Iterator[tuple[tuple[str | int, ...], str]]:

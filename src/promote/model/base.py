@@ -125,16 +125,6 @@ class Condition(StrictModel):
     def __str__(self) -> str:
         return self.text
 
-    def holds(self, value: float) -> bool:
-        """Whether a measured value satisfies the condition (pure arithmetic)."""
-        return {
-            "<": value < self.threshold,
-            "<=": value <= self.threshold,
-            ">": value > self.threshold,
-            ">=": value >= self.threshold,
-            "==": value == self.threshold,
-        }[self.op]
-
 
 def parse_condition(value: Any) -> Any:
     if not isinstance(value, str):
