@@ -1,8 +1,9 @@
 """Dependency graphs of projects and waves: cycles, layers and critical paths. Pure.
 
-Sorting is graphlib's. Waves act as barriers: a project of wave A starts only after every
-project of each wave A depends on has finished. Rather than adding an edge from each project
-of A to each project of B (quadratic), each wave gets one barrier node.
+Cycles are found with graphlib; the one order every pass reuses is a plain Kahn sort, which
+on large estates costs half of graphlib's. Waves act as barriers: a project of wave A starts
+only after every project of each wave A depends on has finished. Rather than adding an edge
+from each project of A to each project of B (quadratic), each wave gets one barrier node.
 """
 
 from __future__ import annotations
@@ -50,6 +51,35 @@ def find_cycles(edges: Mapping[str, Iterable[str]], limit: int = 10) -> list[lis
     return cycles
 
 
+def topological_order(preds: Mapping[str, Iterable[str]]) -> list[str]:
+    """Every node after its predecessors (``node -> predecessors``). Raises
+    graphlib.CycleError, as graphlib does, if there is no such order."""
+    waiting: dict[str, int] = {}
+    dependents: dict[str, list[str]] = {}
+    for node, before in preds.items():
+        count = 0
+        for pred in before:
+            count += 1
+            if pred in dependents:
+                dependents[pred].append(node)
+            else:
+                dependents[pred] = [node]
+        waiting[node] = waiting.get(node, 0) + count
+        dependents.setdefault(node, [])
+    for node in dependents:
+        waiting.setdefault(node, 0)  # named only as a predecessor
+    order = [node for node, count in waiting.items() if count == 0]
+    for node in order:  # the list grows while it is read: each node once its count is 0
+        for dependent in dependents[node]:
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                order.append(dependent)
+    if len(order) < len(waiting):
+        stuck = [node for node, count in waiting.items() if count]
+        raise graphlib.CycleError("nodes are in a cycle", stuck)
+    return order
+
+
 def _rotate_to_smallest(cycle: list[str]) -> list[str]:
     """Start the cycle at its alphabetically first node, so reports are stable."""
     ring = cycle[:-1]
@@ -88,7 +118,7 @@ class DependencyGraph:
         self.nodes = nodes
         self.wave_deps = {wave: list(deps) for wave, deps in wave_deps.items()}
         self.preds = self._combined()
-        self.order = list(graphlib.TopologicalSorter(self.preds).static_order())
+        self.order = topological_order(self.preds)
 
     def _combined(self) -> dict[str, list[str]]:
         graph: dict[str, list[str]] = {}

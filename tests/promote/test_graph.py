@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from promote.graph import Node, critical_path, earliest_times, find_cycles, layers
+from promote.graph import (
+    Node,
+    critical_path,
+    earliest_times,
+    find_cycles,
+    layers,
+    topological_order,
+)
 
 
 @st.composite
@@ -125,3 +132,28 @@ def test_schedule_release_delays_a_wave() -> None:
 def test_layers_refuse_cycles() -> None:
     with pytest.raises(graphlib.CycleError):
         layers({"a": Node("a", ["b"]), "b": Node("b", ["a"])}, {})
+
+
+@st.composite
+def any_graphs(draw: st.DrawFn) -> dict[str, list[str]]:
+    """Graphs with or without cycles, some nodes named only as predecessors."""
+    names = [f"n{i}" for i in range(draw(st.integers(1, 12)))]
+    keys = draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
+    return {k: draw(st.lists(st.sampled_from(names), max_size=4)) for k in keys}
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_graphs())
+def test_topological_order_agrees_with_graphlib(graph: dict[str, list[str]]) -> None:
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError:
+        with pytest.raises(graphlib.CycleError):
+            topological_order(graph)
+        return
+    order = topological_order(graph)
+    every = set(graph) | {p for preds in graph.values() for p in preds}
+    assert sorted(order) == sorted(every)  # each node exactly once
+    position = {node: index for index, node in enumerate(order)}
+    for node, preds in graph.items():
+        assert all(position[p] < position[node] for p in preds)

@@ -96,13 +96,16 @@ class RuleContext:
     @cached_property
     def cross_wave_edges(self) -> list[tuple[Project, Project]]:
         edges = []
-        for project in self.projects.values():
+        projects, waves = self.projects, self.waves
+        for project in projects.values():
+            if project.wave not in waves:
+                continue
             for name in project.dependency_names:
-                dependency = self.projects.get(name)
+                dependency = projects.get(name)
                 if (
                     dependency is not None
                     and dependency.wave != project.wave
-                    and {project.wave, dependency.wave} <= self.waves
+                    and dependency.wave in waves
                 ):
                     edges.append((project, dependency))
         return edges
