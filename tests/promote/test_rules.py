@@ -234,6 +234,23 @@ def test_smoke_test_with_undefined_variable() -> None:
     assert messages[1].startswith("undefined variable `${thing_idd}`")
 
 
+def test_api_route_uses_defined_variables() -> None:
+    api = project(
+        "api",
+        "apps",
+        "tables",
+        vars={"fn": "things-${env}"},
+        api={"base_path": "/v1.0/things", "function": "${fnc}"},
+    )
+    [d] = findings(projects=[project("tables", "infra"), api])
+    assert (d.code, d.path) == ("V010", ("api", "function"))
+    assert "did you mean `fn`" in d.message
+    ok = project(
+        "ok", "apps", "tables", vars={"fn": "x"}, api={"base_path": "/t", "function": "${fn}"}
+    )
+    assert codes(projects=[project("tables", "infra"), ok]) == []
+
+
 def test_capture_is_only_visible_to_later_tests() -> None:
     tests = [
         {"name": "get", "url": "https://x/${thing_id}"},

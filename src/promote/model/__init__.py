@@ -13,13 +13,14 @@ from promote.model.policies import (
     SuccessCriterion,
     TrafficPolicy,
 )
-from promote.model.project import Dependency, Project, ProjectKind
+from promote.model.project import ApiRoute, Dependency, Project, ProjectKind
 from promote.model.steps import HttpRequest, SmokeTest, Step
 
 __all__ = [
     "EDGE_REGION",
     "ESTATE_FILE",
     "Alarm",
+    "ApiRoute",
     "ApprovalRequirement",
     "CanaryStep",
     "Check",

@@ -39,6 +39,10 @@ class Environment(StrictModel):
     four_eyes: bool = False
     description: str | None = None
     variables: dict[str, str] = Field(default_factory=dict)
+    # Hosts served straight from an S3 bucket behind a CDN that is not one of the estate's
+    # CloudFront distributions (BBWS: images.<domain> -> the product-images bucket). The
+    # sandbox's CDN front serves them; real AWS needs nothing from this.
+    static_sites: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("account_id", mode="before")
     @classmethod

@@ -43,6 +43,16 @@ class Dependency(StrictModel):
 DependsOn = Annotated[Dependency, BeforeValidator(_dependency_shorthand)]
 
 
+class ApiRoute(StrictModel):
+    """Where a lambda-api is served: ``https://{api_domain}{base_path}/...`` reaches the
+    function's alias (API Gateway's custom-domain base path mapping, as a REST proxy). The
+    sandbox's gateway routes by it; templates may use the project's variables."""
+
+    base_path: str = Field(pattern=r"^/[^\s?#]*[^/\s?#]$")
+    function: str
+    alias: str = "live"
+
+
 class Project(StrictModel):
     name: str
     kind: ProjectKind
@@ -64,6 +74,7 @@ class Project(StrictModel):
     success_criteria: dict[str, list[SuccessCriterion]] = Field(default_factory=dict)
     soak: dict[str, Soak] = Field(default_factory=dict)
     rollback: list[Step] = Field(default_factory=list)
+    api: ApiRoute | None = None
 
     # The file the project was read from, for diagnostics. Not part of the YAML.
     _origin: str = PrivateAttr(default="<memory>")

@@ -145,7 +145,7 @@ class _Item:
     variable names its strings use. Where a name sits is only worked out if it is unknown."""
 
     section: str
-    index: int
+    index: int | None  # None for a section that is one item (api)
     environments: Sequence[str] | None
     names: list[str]
     captures: Sequence[str]
@@ -153,12 +153,9 @@ class _Item:
 
     def paths(self, name: str) -> list[YamlPath]:
         data = self.model.model_dump(by_alias=True, exclude_defaults=True)
-        found = [
-            (self.section, self.index, *path)
-            for path, text in strings_in(data)
-            if name in variables_in(text)
-        ]
-        return found or [(self.section, self.index)]
+        at: YamlPath = (self.section,) if self.index is None else (self.section, self.index)
+        found = [(*at, *path) for path, text in strings_in(data) if name in variables_in(text)]
+        return found or [at]
 
 
 @rule("V010", "undefined-variable", E, "A template uses a variable that is not defined.")
@@ -222,6 +219,9 @@ def _templated_items(project: Project) -> list[_Item]:
             names = variables_in(text) if "${" in text else []
             captures = list(item.capture) if isinstance(item, HttpRequest) else []
             items.append(_Item(section, index, item.environments, names, captures, item))
+    if project.api is not None:
+        text = project.api.model_dump_json()
+        items.append(_Item("api", None, None, variables_in(text), [], project.api))
     return items
 
 
