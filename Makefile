@@ -3,17 +3,24 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The AWS CLI in a venv of its own: awscli pins versions (rsa < 4.8) that ours cannot share.
+# The sandbox tests run the runbooks' `aws ...` commands with it.
+AWSCLI := .venv-awscli
 ESTATE := estates/bbws
 
 .PHONY: setup demo test lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(AWSCLI)/bin/aws
 
 # Reinstall only when the package metadata changes, so `make setup` is quick when done.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
+
+$(AWSCLI)/bin/aws:
+	@test -x $(AWSCLI)/bin/python || $(PYTHON) -m venv $(AWSCLI)
+	$(AWSCLI)/bin/python -m pip install --quiet --disable-pip-version-check 'awscli>=1.36'
 
 demo: setup
 	$(BIN)/promote validate $(ESTATE)
@@ -35,4 +42,4 @@ bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .promote .mypy_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) $(AWSCLI) .promote .mypy_cache .ruff_cache build src/*.egg-info

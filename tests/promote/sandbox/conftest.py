@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,35 @@ def aws_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(sandbox.state_dir / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(sandbox.state_dir / "credentials"))
     return sandbox
+
+
+def _find_aws_cli() -> str | None:
+    # `make setup` installs awscli from PyPI into a venv of its own (its pins clash with ours).
+    own = ROOT / ".venv-awscli" / "bin" / "aws"
+    return str(own) if own.exists() else shutil.which("aws")
+
+
+AWS_CLI = _find_aws_cli()
+RunAws = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def run_aws(aws_env: Sandbox, tmp_path: Path) -> RunAws:
+    """Run the real AWS CLI against the sandbox: ``run_aws("sts", "get-caller-identity",
+    profile="Tebogo-sit")``. Skips when no CLI is installed (`make setup` installs one)."""
+    if AWS_CLI is None:
+        pytest.skip("no AWS CLI: `make setup` installs awscli into .venv-awscli")
+    cli: str = AWS_CLI
+
+    def run(*args: str, profile: str = "Tebogo-sit") -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in AWS_VARIABLES}
+        env["AWS_PROFILE"] = profile
+        if "/.pyenv/shims/" in cli:
+            env.setdefault("PYENV_ROOT", cli.split("/shims/")[0])
+        # The CLI caches assumed-role credentials under ~/.aws/cli/cache: keep them apart.
+        env["HOME"] = str(tmp_path)
+        return subprocess.run(
+            [cli, *args, "--output", "json"], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    return run

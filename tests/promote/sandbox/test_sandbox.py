@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,7 +15,7 @@ import pytest
 from promote.cli import main
 from promote.sandbox import Sandbox
 
-from .conftest import AWS_VARIABLES, BBWS, free_port
+from .conftest import BBWS, RunAws, free_port
 
 SIT, PROD, DEV = "815856636111", "093646564004", "536580886816"
 
@@ -157,30 +155,8 @@ def _gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] in {"Z", "X"}
 
 
-AWS = shutil.which("aws")
-
-
-@pytest.mark.skipif(AWS is None, reason="no AWS CLI on PATH (promote does not install it)")
-def test_the_aws_cli_reaches_the_environments_account(aws_env: Sandbox, tmp_path: Path) -> None:
-    assert AWS is not None
-    env = {k: v for k, v in os.environ.items() if k not in AWS_VARIABLES}
-    env["AWS_PROFILE"] = "Tebogo-sit"
-    # The CLI caches assumed-role credentials under ~/.aws/cli/cache: keep them out of $HOME.
-    if "/.pyenv/shims/" in AWS:
-        env.setdefault("PYENV_ROOT", AWS.split("/shims/")[0])
-    env["HOME"] = str(tmp_path)
-    try:
-        result = subprocess.run(
-            [AWS, "sts", "get-caller-identity", "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip("the AWS CLI did not answer in 60s")
-    if result.returncode != 0 and "endpoint" not in result.stderr.lower():
-        pytest.skip(f"the AWS CLI on PATH does not run here: {result.stderr.strip()[-200:]}")
+def test_the_aws_cli_reaches_the_environments_account(run_aws: RunAws) -> None:
+    result = run_aws("sts", "get-caller-identity")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["Account"] == SIT
 
