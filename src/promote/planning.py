@@ -123,10 +123,13 @@ def _timeline(estate: Estate, graph: DependencyGraph, env: str) -> list[WavePlan
         else {}
     )
     times = graph.earliest_times(release=release)
+    by_wave: dict[str | None, list[str]] = {}
+    for project, node in graph.nodes.items():
+        by_wave.setdefault(node.wave, []).append(project)
     plans = []
     for name in wave_order(graph.wave_deps):
         wave = estate.wave(name)
-        members = sorted(p for p, node in graph.nodes.items() if node.wave == name)
+        members = sorted(by_wave.get(name, ()))
         start = min((times[p].start for p in members), default=release.get(name))
         finish = max((times[p].finish for p in members), default=start)
         plans.append(

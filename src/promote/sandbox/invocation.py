@@ -7,6 +7,7 @@ tests subscribe to finished invocations as :class:`InvocationListener`.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -75,15 +76,35 @@ class InvocationListener(Protocol):
 
 
 SANDBOX_ROLE = "promote-sandbox-deploy"
+# boto3 sessions are not thread-safe while they make clients; the clients they make are.
+_LOCK = threading.Lock()
+_CLIENTS: dict[tuple[str, str, str, str], Any] = {}
 
 
-@lru_cache(maxsize=64)
+def account_client(endpoint: str, account_id: str, region: str, service: str) -> Any:
+    """A cached client of ``service`` acting in ``account_id`` (see account_session); safe
+    to call from many threads."""
+    key = (endpoint, account_id, region, service)
+    with _LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            session = _session(endpoint, account_id, region)
+            client = _CLIENTS[key] = session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
+        return client
+
+
 def account_session(endpoint: str, account_id: str, region: str) -> boto3.Session:
     """A boto3 session acting in ``account_id`` of the emulator at ``endpoint``.
 
     Moto puts credentials issued by STS AssumeRole into the role's account, so assuming any
     role there is enough. For the sandbox's own internals (telemetry, event sources, the CDN
-    front), which act as AWS itself would."""
+    front), which act as AWS itself would. Prefer :func:`account_client` from threads."""
+    with _LOCK:
+        return _session(endpoint, account_id, region)
+
+
+@lru_cache(maxsize=64)
+def _session(endpoint: str, account_id: str, region: str) -> boto3.Session:
     from promote.sandbox.profiles import FAKE_KEY_ID, FAKE_SECRET
 
     sts = boto3.Session(

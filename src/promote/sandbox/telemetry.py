@@ -1,0 +1,333 @@
+"""What Lambda's platform writes about each invocation, written into the emulated accounts.
+
+:class:`Telemetry` listens to finished invocations and, from a background thread, puts into
+the function's own account and region:
+
+- the function's metrics: Invocations, Errors, Throttles and Duration in ``AWS/Lambda``,
+  under ``{FunctionName}``, ``{FunctionName, Resource}`` when invoked with a qualifier, and
+  ``{FunctionName, Resource, ExecutedVersion}`` when that qualifier is an alias, as Lambda
+  does (so a canary can compare the versions behind a weighted alias);
+- the EMF metrics in the function's log lines (see :mod:`promote.sandbox.emf`);
+- the log lines (which the runtime frames with START, END and REPORT, as Lambda does), in
+  ``/aws/lambda/<name>``, one stream per executed version.
+
+Metrics are high resolution (GetMetricData with ``Period=1`` works) and aggregated per second
+and series into ``StatisticValues``, so 300 invocations a second cost a few calls a second and
+the emulator stores a few datums, not thousands: moto scans every datum for each period it
+answers. The price is that percentiles are lost, which moto cannot compute anyway.
+
+Telemetry is best effort, as the invoker must never feel it: a failed call is logged and its
+data dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import queue
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from botocore.config import Config
+
+from promote.sandbox import emf
+from promote.sandbox.invocation import Invocation, InvocationStatus, account_session
+
+log = logging.getLogger(__name__)
+
+LAMBDA_NAMESPACE = "AWS/Lambda"
+# PutMetricData takes 1,000 datums and 1 MB a call; 500 of ours stay well under both.
+METRICS_PER_CALL = 500
+# PutLogEvents takes 10,000 events and 1,048,576 bytes a call, counting 26 bytes an event.
+EVENTS_PER_CALL, BYTES_PER_CALL, EVENT_OVERHEAD = 10_000, 1_048_576, 26
+MAX_MESSAGE_BYTES = 256 * 1024 - EVENT_OVERHEAD
+QUEUE_LIMIT = 100_000  # invocations waiting; beyond it telemetry drops rather than grows
+_ERRORS = {
+    InvocationStatus.FUNCTION_ERROR,
+    InvocationStatus.RUNTIME_ERROR,
+    InvocationStatus.TIMED_OUT,
+}
+
+# The emulator is local: fail fast rather than stall the queue behind retries.
+_CLIENT_CONFIG = Config(
+    connect_timeout=2, read_timeout=30, retries={"mode": "standard", "max_attempts": 2}
+)
+
+Place = tuple[str, str]  # (account id, region)
+Dimensions = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class _Series:
+    """One metric series in one second: the unit of aggregation."""
+
+    namespace: str
+    name: str
+    unit: str
+    dimensions: Dimensions
+    second: int
+    resolution: int
+
+
+@dataclass
+class _Stats:
+    total: float = 0.0
+    count: int = 0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+
+    def add(self, value: float) -> None:
+        self.total += value
+        self.count += 1
+        self.minimum = min(self.minimum, value)
+        self.maximum = max(self.maximum, value)
+
+
+@dataclass
+class _Outbox:
+    """What one flush sends to one account and region."""
+
+    metrics: dict[_Series, _Stats] = field(default_factory=lambda: defaultdict(_Stats))
+    # (function name, executed version) -> [(epoch ms, message)]
+    logs: dict[tuple[str, str], list[tuple[int, str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+
+class Telemetry:
+    """An :class:`~promote.sandbox.invocation.InvocationListener` writing metrics and logs into
+    the emulator at ``endpoint``. :meth:`start` it before invocations, :meth:`stop` it before
+    the emulator: stop sends what is still queued."""
+
+    def __init__(self, endpoint: str, *, flush_interval: float = 0.25) -> None:
+        self._endpoint = endpoint
+        self._flush_interval = flush_interval
+        self._queue: queue.Queue[Invocation] = queue.Queue(maxsize=QUEUE_LIMIT)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._flush_lock = threading.Lock()  # one flush at a time: the worker's or a caller's
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        # (account, region, function name, executed version) -> its log stream
+        self._streams: dict[tuple[str, str, str, str], str] = {}
+        self._ready_groups: set[tuple[str, str, str]] = set()
+        self.dropped = 0  # invocations not queued because the queue was full
+
+    def __call__(self, invocation: Invocation) -> None:
+        try:
+            self._queue.put_nowait(invocation)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("telemetry queue full: %d invocations dropped", self.dropped)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="promote-telemetry", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the worker, then send what is still queued."""
+        if self._thread is not None:
+            self._stopping.set()
+            self._thread.join()
+            self._thread = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Send every invocation queued so far; returns once sent (or dropped on error)."""
+        with self._flush_lock:
+            try:
+                outboxes = _collect(self._drain())
+                for place, outbox in outboxes.items():
+                    self._send(place, outbox)
+            except Exception:  # the worker must survive anything, and callers never see it
+                log.exception("telemetry flush failed; its data is dropped")
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._flush_interval):
+            self.flush()
+
+    def _drain(self) -> list[Invocation]:
+        drained: list[Invocation] = []
+        while True:
+            try:
+                drained.append(self._queue.get_nowait())
+            except queue.Empty:
+                return drained
+
+    def _send(self, place: Place, outbox: _Outbox) -> None:
+        # Each account's failure stays its own: the other accounts still get their data.
+        try:
+            self._put_metrics(place, outbox.metrics)
+        except Exception:
+            log.warning("telemetry: metrics for %s dropped", place, exc_info=True)
+        for (name, version), events in outbox.logs.items():
+            try:
+                self._put_logs(place, name, version, events)
+            except Exception:
+                log.warning("telemetry: logs of %s in %s dropped", name, place, exc_info=True)
+
+    def _client(self, place: Place, service: Literal["cloudwatch", "logs"]) -> Any:
+        key = (*place, service)
+        if key not in self._clients:
+            session = account_session(self._endpoint, *place)
+            self._clients[key] = session.client(
+                service, endpoint_url=self._endpoint, config=_CLIENT_CONFIG
+            )
+        return self._clients[key]
+
+    def _put_metrics(self, place: Place, metrics: dict[_Series, _Stats]) -> None:
+        by_namespace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for series, stats in metrics.items():
+            by_namespace[series.namespace].append(_metric_datum(series, stats))
+        cloudwatch = self._client(place, "cloudwatch")
+        for namespace, datums in by_namespace.items():
+            for start in range(0, len(datums), METRICS_PER_CALL):
+                chunk = datums[start : start + METRICS_PER_CALL]
+                cloudwatch.put_metric_data(Namespace=namespace, MetricData=chunk)
+
+    def _put_logs(
+        self, place: Place, name: str, version: str, events: list[tuple[int, str]]
+    ) -> None:
+        group = f"/aws/lambda/{name}"
+        stream = self._stream(place, group, name, version)
+        logs = self._client(place, "logs")
+        for batch in _log_batches(sorted(events, key=lambda event: event[0])):
+            try:
+                logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
+            except logs.exceptions.ResourceNotFoundException:
+                # Someone deleted the group or stream: make them again, once.
+                self._ready_groups.discard((*place, group))
+                self._streams.pop((*place, name, version), None)
+                stream = self._stream(place, group, name, version)
+                logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
+
+    def _stream(self, place: Place, group: str, name: str, version: str) -> str:
+        """The stream for this function version, created (with its group) when first used."""
+        key = (*place, name, version)
+        if key in self._streams:
+            return self._streams[key]
+        logs = self._client(place, "logs")
+        if (*place, group) not in self._ready_groups:
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_group(logGroupName=group)
+            self._ready_groups.add((*place, group))
+        # As Lambda names them: the day the worker started, its version, an id.
+        day = datetime.now(UTC).strftime("%Y/%m/%d")
+        stream = f"{day}/[{version}]{uuid.uuid4().hex}"
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        self._streams[key] = stream
+        return stream
+
+
+def _collect(invocations: Sequence[Invocation]) -> dict[Place, _Outbox]:
+    outboxes: dict[Place, _Outbox] = defaultdict(_Outbox)
+    for invocation in invocations:
+        function = invocation.function
+        outbox = outboxes[(function.account_id, function.region)]
+        _add_lambda_metrics(outbox, invocation)
+        for datum in emf.parse_lines(invocation.logs):
+            series = _Series(
+                datum.namespace,
+                datum.name,
+                datum.unit,
+                tuple(sorted(datum.dimensions.items())),
+                int(datum.timestamp),
+                datum.storage_resolution,
+            )
+            for value in datum.values:
+                outbox.metrics[series].add(value)
+        if invocation.logs:  # a throttled call never ran, and printed nothing
+            key = (function.name, invocation.executed_version or "$LATEST")
+            outbox.logs[key].extend(_log_events(invocation))
+    return outboxes
+
+
+def _add_lambda_metrics(outbox: _Outbox, invocation: Invocation) -> None:
+    second = int(invocation.started_at)
+    for dimensions in _lambda_dimensions(invocation):
+        for name, unit, value in _lambda_values(invocation):
+            series = _Series(LAMBDA_NAMESPACE, name, unit, dimensions, second, emf.HIGH_RESOLUTION)
+            outbox.metrics[series].add(value)
+
+
+def _lambda_values(invocation: Invocation) -> list[tuple[str, str, float]]:
+    """Lambda's per-invocation values. A throttled request never ran: it is only a throttle.
+    The others count a zero throttle, so "no throttles" is data rather than silence."""
+    if invocation.status is InvocationStatus.THROTTLED:
+        return [("Throttles", "Count", 1.0)]
+    return [
+        ("Invocations", "Count", 1.0),
+        ("Errors", "Count", 1.0 if invocation.status in _ERRORS else 0.0),
+        ("Throttles", "Count", 0.0),
+        ("Duration", "Milliseconds", invocation.duration_ms),
+    ]
+
+
+def _lambda_dimensions(invocation: Invocation) -> list[Dimensions]:
+    function = invocation.function
+    plain: Dimensions = (("FunctionName", function.name),)
+    if not function.qualifier:
+        return [plain]
+    resource = (*plain, ("Resource", f"{function.name}:{function.qualifier}"))
+    if not _is_alias(function.qualifier) or not invocation.executed_version:
+        return [plain, resource]
+    return [plain, resource, (*resource, ("ExecutedVersion", invocation.executed_version))]
+
+
+def _is_alias(qualifier: str) -> bool:
+    return not qualifier.isdigit() and qualifier != "$LATEST"
+
+
+def _metric_datum(series: _Series, stats: _Stats) -> dict[str, Any]:
+    return {
+        "MetricName": series.name,
+        "Dimensions": [{"Name": name, "Value": value} for name, value in series.dimensions],
+        "Timestamp": datetime.fromtimestamp(series.second, UTC),
+        "Unit": series.unit,
+        "StorageResolution": series.resolution,
+        "StatisticValues": {
+            "Sum": stats.total,
+            "SampleCount": stats.count,
+            "Minimum": stats.minimum,
+            "Maximum": stats.maximum,
+        },
+    }
+
+
+def _log_events(invocation: Invocation) -> list[tuple[int, str]]:
+    """The invocation's lines as they are: the runtime has framed them with START, END and
+    REPORT already. Lines carry no time of their own, so all take the start's, which also
+    keeps each invocation's lines together when calls overlap in one stream."""
+    start = int(invocation.started_at * 1000)
+    return [(start, _truncate(line)) for line in invocation.logs]
+
+
+def _truncate(line: str) -> str:
+    data = line.encode()
+    if len(data) <= MAX_MESSAGE_BYTES:
+        return line or " "  # CloudWatch Logs refuses empty messages
+    return data[:MAX_MESSAGE_BYTES].decode(errors="ignore")
+
+
+def _log_batches(events: list[tuple[int, str]]) -> Iterator[list[dict[str, Any]]]:
+    """``events`` (in time order) in batches within PutLogEvents' limits."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for timestamp, message in events:
+        cost = len(message.encode()) + EVENT_OVERHEAD
+        if batch and (len(batch) >= EVENTS_PER_CALL or size + cost > BYTES_PER_CALL):
+            yield batch
+            batch, size = [], 0
+        batch.append({"timestamp": timestamp, "message": message})
+        size += cost
+    if batch:
+        yield batch
