@@ -1,0 +1,41 @@
+"""What moto 5.2's CloudFront forgets, and the CDN front needs: kept by wrapping its models.
+
+Moto stores a distribution but answers ``LambdaFunctionAssociations`` as empty and drops
+``S3OriginConfig``; without the associations the CDN front could run no edge function. The
+wrap keeps what was sent. It works on the in-process server (the sandbox runs moto in its
+own process), applies to distributions created or updated after it, and is idempotent.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Final
+
+_MARK: Final = "_promote_keeps_edge_config"
+_lock = threading.Lock()
+
+
+def keep_edge_config() -> None:
+    """Make moto's CloudFront keep edge function associations and S3 origin settings."""
+    from moto.cloudfront import models
+
+    with _lock:
+        if getattr(models.DefaultCacheBehaviour.__init__, _MARK, False):
+            return
+        keep_behaviour = models.DefaultCacheBehaviour.__init__
+        keep_origin = models.Origin.__init__
+
+        def behaviour(self: Any, config: dict[str, Any]) -> None:
+            keep_behaviour(self, config)
+            given = config.get("LambdaFunctionAssociations")
+            self.lambda_function_associations = given or {"Quantity": 0}
+
+        def origin(self: Any, config: dict[str, Any]) -> None:
+            keep_origin(self, config)
+            if "S3OriginConfig" in config:
+                self.s3_origin_config = config["S3OriginConfig"]
+
+        # CacheBehaviour.__init__ calls DefaultCacheBehaviour.__init__: both keep them.
+        setattr(behaviour, _MARK, True)
+        setattr(models.DefaultCacheBehaviour, "__init__", behaviour)  # noqa: B010
+        setattr(models.Origin, "__init__", origin)  # noqa: B010
