@@ -1,11 +1,14 @@
-"""The running sandbox: moto's server on 127.0.0.1, the accounts' roles, and its state files.
+"""The running sandbox: moto's server on 127.0.0.1, the accounts' roles, and its state files;
+with an estate, also the data plane moto lacks (see :mod:`promote.sandbox.services`).
 
 State lives in moto's memory and is lost when the server stops. Under the state directory:
 
 - ``config``, ``credentials``: the AWS config pair (see :mod:`promote.sandbox.profiles`);
 - ``sandbox.pid``: the pid of the process serving, while it serves;
-- ``sandbox.json``: its port, endpoint and profiles, while it serves;
-- ``sandbox.log``: the output of a detached server.
+- ``sandbox.json``: its ports, endpoint, profiles and issuers, while it serves;
+- ``sandbox.log``: the output of a detached server;
+- ``ca.pem`` (and the gateway's keys), ``oidc/`` (the issuers' keys), ``lambda/`` (code and
+  worker logs) when the data plane runs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from promote.model import Estate
 from promote.sandbox.errors import SandboxError
 from promote.sandbox.profiles import (
     FAKE_KEY_ID,
@@ -37,6 +41,7 @@ from promote.sandbox.profiles import (
 )
 
 DEFAULT_PORT = 4566
+DEFAULT_HTTP_PORT, DEFAULT_HTTPS_PORT = 8080, 8443
 DEFAULT_STATE_DIR = Path(".promote/sandbox")
 CONFIG_FILE, CREDENTIALS_FILE = "config", "credentials"
 PID_FILE, STATE_FILE, LOG_FILE = "sandbox.pid", "sandbox.json", "sandbox.log"
@@ -76,6 +81,12 @@ class Sandbox:
     accounts: list[SandboxAccount]
     port: int = DEFAULT_PORT
     state_dir: Path = DEFAULT_STATE_DIR
+    # With an estate, the data plane runs too: Lambda runtime, gateway, telemetry, event
+    # sources and token issuers (promote.sandbox.services). Without one, only the emulator.
+    estate: Estate | None = None
+    http_port: int = DEFAULT_HTTP_PORT  # 0 picks a free port
+    https_port: int | None = DEFAULT_HTTPS_PORT
+    services: Any = field(default=None, init=False, repr=False)
     _server: Any = field(default=None, init=False, repr=False)
     # Unique per start (see render_config); set by start().
     session_name: str = field(default="promote-sandbox", init=False)
@@ -102,11 +113,21 @@ class Sandbox:
         try:
             self._create_roles()
             self.write_files()
+            if self.estate is not None:
+                from promote.sandbox.services import Services
+
+                self.services = Services(
+                    self.estate, self.endpoint, self.state_dir, self.http_port, self.https_port
+                )
+                self.services.start()
         except Exception:
             self.stop()
             raise
 
     def stop(self) -> None:
+        if self.services is not None:
+            self.services.stop()
+            self.services = None
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -171,6 +192,12 @@ class Running:
     endpoint: str
     estate: str
     profiles: dict[str, str]
+    # The data plane, when it runs: see Services.describe().
+    http_port: int | None = None
+    https_port: int | None = None
+    ca_file: str | None = None
+    estate_dir: str | None = None
+    issuers: dict[str, str] = field(default_factory=dict)  # environment -> issuer URL
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -179,16 +206,29 @@ class Running:
             "endpoint": self.endpoint,
             "estate": self.estate,
             "profiles": self.profiles,
+            "http_port": self.http_port,
+            "https_port": self.https_port,
+            "ca_file": self.ca_file,
+            "estate_dir": self.estate_dir,
+            "issuers": self.issuers,
         }
 
 
-def write_running(state_dir: Path, sandbox: Sandbox, estate: str) -> Running:
+def write_running(
+    state_dir: Path, sandbox: Sandbox, estate: str, estate_dir: Path | None = None
+) -> Running:
+    services = sandbox.services
     running = Running(
         pid=os.getpid(),
         port=sandbox.port,
         endpoint=sandbox.endpoint,
         estate=estate,
         profiles={a.environment: a.profile for a in sandbox.accounts},
+        http_port=services.gateway.http_port if services else None,
+        https_port=services.gateway.https_port if services else None,
+        ca_file=str(services.gateway.ca_file) if services and services.gateway.ca_file else None,
+        estate_dir=str(estate_dir.resolve()) if estate_dir else None,
+        issuers=services.issuer_urls() if services else {},
     )
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / STATE_FILE).write_text(json.dumps(running.as_dict(), indent=2) + "\n")
@@ -233,10 +273,20 @@ def running(state_dir: Path) -> Running | None:
         endpoint=str(data["endpoint"]),
         estate=str(data["estate"]),
         profiles={str(k): str(v) for k, v in data["profiles"].items()},
+        http_port=data.get("http_port"),
+        https_port=data.get("https_port"),
+        ca_file=data.get("ca_file"),
+        estate_dir=data.get("estate_dir"),
+        issuers={str(k): str(v) for k, v in (data.get("issuers") or {}).items()},
     )
 
 
-def serve(sandbox: Sandbox, estate: str, on_ready: Callable[[], None] | None = None) -> None:
+def serve(
+    sandbox: Sandbox,
+    estate: str,
+    on_ready: Callable[[], None] | None = None,
+    estate_dir: Path | None = None,
+) -> None:
     """Serve in the foreground until SIGINT or SIGTERM; the pid file exists meanwhile."""
     stop = threading.Event()
 
@@ -247,7 +297,7 @@ def serve(sandbox: Sandbox, estate: str, on_ready: Callable[[], None] | None = N
     try:
         sandbox.start()
         try:
-            write_running(sandbox.state_dir, sandbox, estate)
+            write_running(sandbox.state_dir, sandbox, estate, estate_dir)
             if on_ready is not None:
                 on_ready()
             while not stop.wait(0.5):
@@ -260,8 +310,15 @@ def serve(sandbox: Sandbox, estate: str, on_ready: Callable[[], None] | None = N
             signal.signal(sig, handler)
 
 
-def spawn_detached(directory: Path, port: int, state_dir: Path, timeout: float = 30.0) -> Running:
-    """Start ``promote sandbox up`` in a background process and wait until it serves."""
+def spawn_detached(
+    directory: Path,
+    port: int,
+    state_dir: Path,
+    extra_args: list[str] | None = None,
+    timeout: float = 30.0,
+) -> Running:
+    """Start ``promote sandbox up`` in a background process and wait until it serves;
+    ``extra_args`` are passed on to it (the gateway's ports)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     log = state_dir / LOG_FILE
     command = [
@@ -275,6 +332,7 @@ def spawn_detached(directory: Path, port: int, state_dir: Path, timeout: float =
         str(port),
         "--state-dir",
         str(state_dir.resolve()),
+        *(extra_args or []),
     ]
     with log.open("wb") as out:
         child = subprocess.Popen(

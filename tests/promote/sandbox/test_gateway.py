@@ -287,8 +287,11 @@ def test_oidc_documents_on_the_loopback_host(gateway: Gateway) -> None:
     jwks = call(port, "GET", f"127.0.0.1:{port}", "/oidc/sit/.well-known/jwks.json")
     assert jwks.status == 200 and jwks.json()["keys"][0]["kid"] == "sit-1"
     found = call(port, "GET", "localhost", "/oidc/sit/.well-known/openid-configuration").json()
-    assert found["issuer"] == f"http://127.0.0.1:{port}/oidc/sit"
-    assert found["jwks_uri"] == f"http://127.0.0.1:{port}/oidc/sit/.well-known/jwks.json"
+    # The issuer is the TLS origin whichever port asks: tokens name it, and services may
+    # insist on an https JWKS.
+    base = f"https://127.0.0.1:{gateway.https_port}/oidc/sit"
+    assert gateway.issuer_base == f"https://127.0.0.1:{gateway.https_port}"
+    assert (found["issuer"], found["jwks_uri"]) == (base, f"{base}/.well-known/jwks.json")
     assert call(port, "GET", "localhost", "/oidc/qa/.well-known/jwks.json").status == 404
 
 

@@ -19,16 +19,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bbws.services.products.models import ProductCreate
+from promote.cli import check_estate
 from promote.sandbox import SandboxError
 from promote.sandbox.traffic import (
+    UNIQUE,
     RequestTemplate,
     TrafficPlan,
     parse_mix,
-    products_plan,
     run_traffic,
 )
+from promote.sandbox.traffic_plan import estate_plan
 
 API = "api.sit.kimmyai.io"
+BBWS = Path(__file__).resolve().parents[3] / "estates" / "bbws"
 PEM = serialization.Encoding.PEM
 
 
@@ -93,7 +96,26 @@ def http_port(seen: Seen) -> Iterator[int]:
 
 
 def plan(scheme: str = "http", mix: str = "read=0.8,write=0.2") -> TrafficPlan:
-    return products_plan(API, parse_mix(mix), token="t0ken", scheme=scheme)
+    base = f"{scheme}://{API}/v1.0/products"
+    auth = {"Authorization": "Bearer t0ken"}
+    product = json.dumps(
+        {
+            "name": "Load",
+            "category": "load",
+            "price": 1.0,
+            "currency": "USD",
+            "inventory": 1,
+            "sku": f"L-{UNIQUE}",
+        }
+    )
+    templates = {
+        "health": RequestTemplate("GET", f"{base}/health"),
+        "read": RequestTemplate("GET", f"{base}?limit=10", auth),
+        "write": RequestTemplate(
+            "POST", base, {**auth, "Content-Type": "application/json"}, product
+        ),
+    }
+    return TrafficPlan(templates=templates, mix=parse_mix(mix))
 
 
 def test_a_run_at_a_steady_rate_counts_everything(seen: Seen, http_port: int) -> None:
@@ -293,9 +315,6 @@ def test_mix_errors(text: str, message: str) -> None:
 
 
 def test_plans_and_runs_are_checked_before_sending() -> None:
-    with pytest.raises(SandboxError, match="read and write requests need a bearer token"):
-        products_plan(API, parse_mix("read=0.5,write=0.5"))
-    assert products_plan(API, parse_mix("health=1")).mix == {"health": 1.0}
     with pytest.raises(SandboxError, match="no request for: read"):
         TrafficPlan({"write": RequestTemplate("POST", f"https://{API}/")}, {"read": 1.0})
     with pytest.raises(SandboxError, match="needs http"):
@@ -306,3 +325,21 @@ def test_plans_and_runs_are_checked_before_sending() -> None:
         run_traffic(plan(), rps=1, duration=0.5)
     with pytest.raises(SandboxError, match="cannot load the CA file"):
         run_traffic(plan(), rps=1, duration=1, ca_file=Path("/nonexistent/ca.pem"))
+
+
+def test_the_estate_plan_comes_from_the_projects_smoke_tests() -> None:
+    estate, _, _ = check_estate(BBWS)
+    assert estate is not None
+    chosen = estate_plan(estate, "sit", parse_mix("read=0.5,write=0.3,health=0.2"), token="T")
+    read, write, health = (chosen.templates[k] for k in ("read", "write", "health"))
+    # campaigns_lambda is the first project with an api route and smoke tests
+    assert health.url == "https://api.sit.kimmyai.io/v1.0/campaigns/health"
+    assert read.headers["Authorization"] == "Bearer T" and read.method == "GET"
+    assert write.method == "POST" and write.body is not None
+    products = estate_plan(estate, "sit", {"write": 1.0}, token="T", project="product_lambda")
+    body = json.loads(products.templates["write"].body or "")
+    assert body["sku"] == f"TEST-SIT-{UNIQUE}"  # ${run_id}: unique per request
+    with pytest.raises(SandboxError, match="did you mean `product_lambda`"):
+        estate_plan(estate, "sit", {"read": 1.0}, token="T", project="product_lamda")
+    with pytest.raises(SandboxError, match="no smoke test usable as read"):
+        estate_plan(estate, "sit", {"read": 1.0}, token="T", project="dynamodb_schemas")

@@ -2,8 +2,10 @@
 
 ``/oidc/{env}/.well-known/jwks.json`` is the environment's JWK set (from
 :mod:`promote.sandbox.tokens`), ``/oidc/{env}/.well-known/openid-configuration`` its
-discovery document. The issuer is ``http://127.0.0.1:{http_port}/oidc/{env}``: the same
-whichever port asks, because tokens name it in ``iss``.
+discovery document. The issuer is ``{base}/oidc/{env}``, where ``base`` is the gateway's TLS
+origin (``https://127.0.0.1:{https_port}``; plain http without TLS): the same whichever port
+asks, because tokens name it in ``iss``. Cognito's issuers are https, and services may
+insist on it (BBWS refuses a JWKS_URL that is not https outside dev).
 """
 
 from __future__ import annotations
@@ -18,13 +20,11 @@ JWKS: Final = ".well-known/jwks.json"
 DISCOVERY: Final = ".well-known/openid-configuration"
 
 
-def issuer(http_port: int, env: str) -> str:
-    return f"http://127.0.0.1:{http_port}/oidc/{env}"
+def issuer(base: str, env: str) -> str:
+    return f"{base}/oidc/{env}"
 
 
-def oidc_response(
-    path: str, jwks: Mapping[str, Mapping[str, Any]], http_port: int
-) -> Response | None:
+def oidc_response(path: str, jwks: Mapping[str, Mapping[str, Any]], base: str) -> Response | None:
     """The document at ``path``; None when ``path`` is not under ``/oidc/``."""
     if not path.startswith(PREFIX):
         return None
@@ -33,7 +33,7 @@ def oidc_response(
     if keys is None:
         known = ", ".join(sorted(jwks)) or "none"
         return json_response(404, {"message": f"no issuer for `{env}` (known: {known})"})
-    base = issuer(http_port, env)
+    base = issuer(base, env)
     if document == JWKS:
         return json_response(200, keys, [("Cache-Control", "max-age=300")])
     if document == DISCOVERY:

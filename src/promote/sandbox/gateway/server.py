@@ -102,6 +102,13 @@ class Gateway:
         self._servers: list[_Server] = []
 
     @property
+    def issuer_base(self) -> str:
+        """Where the token issuers live: the TLS origin, or plain http without TLS."""
+        if self._ports[1] is None:
+            return f"http://127.0.0.1:{self.http_port}"
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
     def http_port(self) -> int:
         return self._servers[0].server_address[1] if self._servers else self._ports[0]
 
@@ -179,7 +186,7 @@ class Gateway:
 
     def _dispatch(self, request: Request) -> tuple[str, Response]:
         if request.host in LOOPBACK:
-            found = oidc_response(unquote(request.path), self._oidc, self.http_port)
+            found = oidc_response(unquote(request.path), self._oidc, self.issuer_base)
             return ("oidc", found) if found else ("none", self._unknown(request.host))
         answer = self.api.handle(request)
         if answer is not None:

@@ -63,14 +63,17 @@ def worker_environment(
     log_stream: str,
     endpoint: str,
     credentials: tuple[str, str, str],
+    sandbox: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The function's variables, then Lambda's reserved ones, then credentials that act in the
-    function's account on the emulator. Nothing of this process's AWS settings leaks in."""
+    """The sandbox's variables, the function's, then Lambda's reserved ones, then credentials
+    that act in the function's account on the emulator. Nothing of this process's AWS
+    settings leaks in."""
     key, secret, token = credentials
     return {
         "PATH": os.environ.get("PATH", os.defpath),
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
+        **dict(sandbox or {}),
         **dict(spec.environment),
         "_HANDLER": spec.handler,
         "LAMBDA_TASK_ROOT": str(task_root),

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -91,8 +91,12 @@ class LambdaRuntime:
         max_workers_per_version: int = 8,
         idle_seconds: float = 300.0,
         rng: random.Random | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self._endpoint = endpoint
+        # Variables every worker gets under the function's own (the sandbox's CA bundle); read
+        # at each spawn, so the owner may fill it after start.
+        self._sandbox_environment = environment if environment is not None else {}
         self._work_dir = work_dir
         self._listeners = tuple(listeners)
         self._max_workers = max_workers_per_version
@@ -230,7 +234,9 @@ class LambdaRuntime:
         task_root = code_dir(self._work_dir, spec)
         credentials = self._account_credentials(spec.account_id, spec.region)
         log_stream = new_log_stream(spec.version)
-        env = worker_environment(spec, task_root, log_stream, self._endpoint, credentials)
+        env = worker_environment(
+            spec, task_root, log_stream, self._endpoint, credentials, self._sandbox_environment
+        )
         worker = Worker.spawn(task_root, env, self._stderr)
         with self._lock:
             closed = self._closed.is_set()
