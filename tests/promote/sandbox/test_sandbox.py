@@ -123,7 +123,8 @@ def _promote(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_detach_status_and_down(tmp_path: Path) -> None:
     port = str(free_port())
-    up = _promote("sandbox", "up", str(BBWS), "--port", port, "--detach", cwd=tmp_path)
+    gateway = ("--http-port", "0", "--https-port", "0")  # any free ports
+    up = _promote("sandbox", "up", str(BBWS), "--port", port, *gateway, "--detach", cwd=tmp_path)
     state = tmp_path / ".promote" / "sandbox"
     try:
         assert up.returncode == 0, up.stderr
@@ -133,6 +134,9 @@ def test_detach_status_and_down(tmp_path: Path) -> None:
         status = _promote("sandbox", "status", cwd=tmp_path)
         assert status.returncode == 0, status.stderr
         assert f"(port {port}, pid {pid})" in status.stdout
+        assert "gateway: http://127.0.0.1:" in status.stdout and "ca.pem" in status.stdout
+        token = _promote("sandbox", "token", "--env", "sit", "--tenant", "t1", cwd=tmp_path)
+        assert token.returncode == 0 and token.stdout.count(".") == 2, token.stderr
 
         again = _promote("sandbox", "up", str(BBWS), "--port", port, "--detach", cwd=tmp_path)
         assert again.returncode == 1
