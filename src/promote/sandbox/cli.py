@@ -8,6 +8,7 @@ import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -149,6 +150,9 @@ def up(
         found = running(state_dir)
         if found is not None:
             _print_gateway(found)
+        if sandbox.services is not None:
+            for problem in sandbox.services.gateway.routes.problems:
+                err.print(f"warning: {problem}", highlight=False)
         out.print("serving; Ctrl-C stops it and forgets every resource")
 
     serve(sandbox, estate, on_ready=ready, estate_dir=directory)
@@ -349,7 +353,8 @@ def traffic(
     The requests are the project's own smoke tests (see docs/sandbox.md), signed with a token
     of the admin group, sent over TLS to the real host names. The report gives successes,
     errors and p50/p95/p99 latency overall, per kind and per executed version. It stops by
-    itself after --duration; exit code 0 once the run completes.
+    itself after --duration. Exit code 0 once the run completes, 1 when not one request
+    succeeded (nothing deployed there?).
     """
     found = _serving(state_dir)
     if found.estate_dir is None:
@@ -360,7 +365,15 @@ def traffic(
         env_name, tenant=tenant, groups=["admin"], ttl_seconds=int(duration) + 600
     )
     plan = estate_plan(estate, env_name, parse_mix(mix), token=minted, project=project)
-    err.print(f"sending {rps:g} req/s to {env_name} for {duration:g}s ({mix})...", highlight=False)
+    hosts = sorted({urlsplit(t.url).hostname or "" for t in plan.templates.values()})
+    err.print(
+        f"sending {rps:g} req/s to {', '.join(hosts)} ({env_name}) for {duration:g}s: "
+        + ", ".join(
+            f"{kind} {t.method} {urlsplit(t.url).path}" for kind, t in plan.templates.items()
+        )
+        + "...",
+        highlight=False,
+    )
     report = run_traffic(
         plan,
         rps=rps,
@@ -373,4 +386,11 @@ def traffic(
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
     else:
         out.print(report.render_text(), highlight=False)
+    if report.overall.sent and not report.overall.ok:
+        err.print(
+            "no request succeeded: is the project deployed, with its alias, in this "
+            "environment? (exit 1)",
+            highlight=False,
+        )
+        return 1
     return 0

@@ -198,6 +198,7 @@ class Running:
     ca_file: str | None = None
     estate_dir: str | None = None
     issuers: dict[str, str] = field(default_factory=dict)  # environment -> issuer URL
+    started: str | None = None  # the process's start time, see _start_ticks
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -211,6 +212,7 @@ class Running:
             "ca_file": self.ca_file,
             "estate_dir": self.estate_dir,
             "issuers": self.issuers,
+            "started": self.started,
         }
 
 
@@ -229,6 +231,7 @@ def write_running(
         ca_file=str(services.gateway.ca_file) if services and services.gateway.ca_file else None,
         estate_dir=str(estate_dir.resolve()) if estate_dir else None,
         issuers=services.issuer_urls() if services else {},
+        started=_start_ticks(os.getpid()),
     )
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / STATE_FILE).write_text(json.dumps(running.as_dict(), indent=2) + "\n")
@@ -242,19 +245,35 @@ def clear_running(state_dir: Path) -> None:
         (state_dir / name).unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name: [state, ppid, ...]; None without /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _start_ticks(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, field 22): with the pid, it names
+    one process, so a recycled pid is not taken for the sandbox."""
+    fields = _stat(pid)
+    return fields[19] if fields else None
+
+
+def _alive(pid: int, started: str | None = None) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():
-        # Not a recycled pid: the process is a promote sandbox.
-        with contextlib.suppress(OSError):
-            return b"sandbox" in cmdline.read_bytes()
-    return True
+    fields = _stat(pid)
+    if fields is None:
+        return True
+    if fields[0] in {"Z", "X"}:
+        return False  # exited; its parent has not reaped it yet
+    return started is None or fields[19] == started
 
 
 def running(state_dir: Path) -> Running | None:
@@ -264,7 +283,8 @@ def running(state_dir: Path) -> Running | None:
         data = json.loads((state_dir / STATE_FILE).read_text())
     except (OSError, ValueError):
         return None
-    if not _alive(pid):
+    started = data.get("started")
+    if not _alive(pid, started):
         clear_running(state_dir)
         return None
     return Running(
@@ -278,6 +298,7 @@ def running(state_dir: Path) -> Running | None:
         ca_file=data.get("ca_file"),
         estate_dir=data.get("estate_dir"),
         issuers={str(k): str(v) for k, v in (data.get("issuers") or {}).items()},
+        started=started,
     )
 
 
@@ -364,9 +385,9 @@ def stop_running(state_dir: Path, timeout: float = 10.0) -> Running | None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(found.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(found.pid):
+    while time.monotonic() < deadline and _alive(found.pid, found.started):
         time.sleep(0.1)
-    if _alive(found.pid):
+    if _alive(found.pid, found.started):
         with contextlib.suppress(ProcessLookupError):
             os.kill(found.pid, signal.SIGKILL)
     clear_running(state_dir)

@@ -38,7 +38,7 @@ from promote.suggest import did_you_mean
 
 KINDS: Final = ("read", "write", "health")
 VERSION_HEADER: Final = "X-Amz-Executed-Version"
-UNIQUE: Final = "{unique}"  # replaced in a body by a value unique to the request
+UNIQUE: Final = "{unique}"  # replaced by a value unique to the request (URL, headers, body)
 DEFAULT_CONCURRENCY: Final = 16
 MIX_TOLERANCE: Final = 0.01
 _USER_AGENT: Final = "promote-traffic/1"
@@ -85,7 +85,8 @@ def _mix_item(item: str, known: tuple[str, ...]) -> tuple[str, float]:
 
 @dataclass(frozen=True)
 class RequestTemplate:
-    """One kind of request; :data:`UNIQUE` in the body becomes a per-request value."""
+    """One kind of request; :data:`UNIQUE` in its URL, headers or body becomes a value unique
+    to each request."""
 
     method: str
     url: str
@@ -192,9 +193,11 @@ class _Sender:
 
     def send(self, job: _Job) -> Outcome:
         template = self.plan.templates[job.kind]
-        target = _Target.of(template.url)
-        body = template.body.replace(UNIQUE, f"{self.run_tag}-{job.seq}") if template.body else None
-        headers = {"User-Agent": _USER_AGENT, **template.headers}
+        unique = f"{self.run_tag}-{job.seq}"
+        target = _Target.of(template.url.replace(UNIQUE, unique))
+        body = template.body.replace(UNIQUE, unique) if template.body else None
+        headers = {"User-Agent": _USER_AGENT}
+        headers.update((k, v.replace(UNIQUE, unique)) for k, v in template.headers.items())
         try:
             status, version = self._exchange(target, template.method, body, headers)
         except (OSError, http.client.HTTPException) as exc:
