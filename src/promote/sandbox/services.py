@@ -4,7 +4,8 @@ Moto emulates the control planes; it runs no function code and ignores alias wei
 sandbox adds, in this order of start (stop is the reverse):
 
 1. fixes to moto's in-process models the data plane relies on (CloudFront's edge function
-   associations; SQS no longer invoking Lambda itself, which needs Docker);
+   associations; SQS no longer invoking Lambda itself, which needs Docker; Lambda's Invoke
+   API served by the runtime below);
 2. :class:`~promote.sandbox.telemetry.Telemetry`: EMF and per-version Lambda metrics to
    CloudWatch, logs to CloudWatch Logs;
 3. :class:`~promote.sandbox.runtime.LambdaRuntime`: the functions, in worker processes;
@@ -27,7 +28,7 @@ from typing import Any
 from promote.model import Estate
 from promote.sandbox.event_sources import SqsEventSources, detach_moto_sqs_triggers
 from promote.sandbox.gateway import Gateway, keep_edge_config, routes_for
-from promote.sandbox.runtime import LambdaRuntime
+from promote.sandbox.runtime import LambdaRuntime, moto_invoke
 from promote.sandbox.telemetry import Telemetry
 from promote.sandbox.tokens import Issuers
 
@@ -71,6 +72,7 @@ class Services:
     def start(self) -> None:
         keep_edge_config()
         detach_moto_sqs_triggers()
+        moto_invoke.attach(self.runtime)
         try:
             for part in (self.telemetry, self.sources, self.gateway):
                 part.start()
@@ -92,6 +94,7 @@ class Services:
         for part in (self.gateway, self.sources):
             if part in self._started:
                 part.stop()
+        moto_invoke.detach()
         self.runtime.close()
         if self.telemetry in self._started:
             self.telemetry.stop()

@@ -3,6 +3,7 @@ traffic, driven as a user drives it (boto3, the AWS CLI, curl, `promote sandbox 
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import shutil
@@ -268,3 +269,28 @@ def test_traffic_to_nothing_deployed_exits_1(
     captured = capsys.readouterr()
     assert "api.sit.kimmyai.io (sit)" in captured.err and "GET /v1.0/orders/health" in captured.err
     assert "no request succeeded" in captured.err
+
+
+def test_the_invoke_api_runs_the_function_in_the_runtime(
+    aws_env: Sandbox, run_aws: RunAws, tmp_path: Path
+) -> None:
+    session = boto3.Session(profile_name="Tebogo-sit")
+    name = "echo-sit"
+    first = deploy(session, name, ECHO)
+    point_alias(session, name, first)
+    answer = session.client("lambda").invoke(
+        FunctionName=f"{name}:live", Payload=b'{"path": "/x"}', LogType="Tail"
+    )
+    assert answer["ExecutedVersion"] == first and "FunctionError" not in answer
+    assert json.loads(json.loads(answer["Payload"].read())["body"])["path"] == "/x"
+    assert "REPORT RequestId" in base64.b64decode(answer["LogResult"]).decode()
+    out = tmp_path / "out.json"
+    result = run_aws(
+        "lambda", "invoke", "--function-name", name, "--qualifier", "live",
+        "--payload", '{"path": "/cli"}', str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["ExecutedVersion"] == first
+    assert json.loads(json.loads(out.read_text())["body"])["path"] == "/cli"
+    failing = session.client("lambda").invoke(FunctionName=name, Payload=b"{}")
+    assert failing["FunctionError"] == "Unhandled"  # $LATEST reads event["path"]: KeyError
