@@ -61,6 +61,9 @@ class Invocation:
     duration_ms: float  # time in the handler (0 when throttled)
     cold_start: bool = False  # a new worker imported the code for this invocation
     logs: tuple[str, ...] = field(default=())  # the lines the function printed, in order
+    # The worker's CloudWatch Logs stream, as the function saw it (AWS_LAMBDA_LOG_STREAM_NAME,
+    # context.log_stream_name); None when no worker ran (a throttle).
+    log_stream: str | None = None
 
 
 class Invoker(Protocol):

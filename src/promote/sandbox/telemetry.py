@@ -94,8 +94,8 @@ class _Outbox:
     """What one flush sends to one account and region."""
 
     metrics: dict[_Series, _Stats] = field(default_factory=lambda: defaultdict(_Stats))
-    # (function name, executed version) -> [(epoch ms, message)]
-    logs: dict[tuple[str, str], list[tuple[int, str]]] = field(
+    # (function name, executed version, the worker's stream or "") -> [(epoch ms, message)]
+    logs: dict[tuple[str, str, str], list[tuple[int, str]]] = field(
         default_factory=lambda: defaultdict(list)
     )
 
@@ -169,9 +169,9 @@ class Telemetry:
             self._put_metrics(place, outbox.metrics)
         except Exception:
             log.warning("telemetry: metrics for %s dropped", place, exc_info=True)
-        for (name, version), events in outbox.logs.items():
+        for (name, version, stream), events in outbox.logs.items():
             try:
-                self._put_logs(place, name, version, events)
+                self._put_logs(place, name, version, stream, events)
             except Exception:
                 log.warning("telemetry: logs of %s in %s dropped", name, place, exc_info=True)
 
@@ -195,10 +195,12 @@ class Telemetry:
                 cloudwatch.put_metric_data(Namespace=namespace, MetricData=chunk)
 
     def _put_logs(
-        self, place: Place, name: str, version: str, events: list[tuple[int, str]]
+        self, place: Place, name: str, version: str, given: str, events: list[tuple[int, str]]
     ) -> None:
+        """Into the worker's own stream (``given``) when the runtime named one, as Lambda
+        writes each execution environment's; else one stream per version."""
         group = f"/aws/lambda/{name}"
-        stream = self._stream(place, group, name, version)
+        stream = self._stream(place, group, name, version, given)
         logs = self._client(place, "logs")
         for batch in _log_batches(sorted(events, key=lambda event: event[0])):
             try:
@@ -206,13 +208,13 @@ class Telemetry:
             except logs.exceptions.ResourceNotFoundException:
                 # Someone deleted the group or stream: make them again, once.
                 self._ready_groups.discard((*place, group))
-                self._streams.pop((*place, name, version), None)
-                stream = self._stream(place, group, name, version)
+                self._streams.pop((*place, name, given or version), None)
+                stream = self._stream(place, group, name, version, given)
                 logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
 
-    def _stream(self, place: Place, group: str, name: str, version: str) -> str:
-        """The stream for this function version, created (with its group) when first used."""
-        key = (*place, name, version)
+    def _stream(self, place: Place, group: str, name: str, version: str, given: str) -> str:
+        """The stream, created (with its group) when first used."""
+        key = (*place, name, given or version)
         if key in self._streams:
             return self._streams[key]
         logs = self._client(place, "logs")
@@ -222,8 +224,9 @@ class Telemetry:
             self._ready_groups.add((*place, group))
         # As Lambda names them: the day the worker started, its version, an id.
         day = datetime.now(UTC).strftime("%Y/%m/%d")
-        stream = f"{day}/[{version}]{uuid.uuid4().hex}"
-        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        stream = given or f"{day}/[{version}]{uuid.uuid4().hex}"
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
         self._streams[key] = stream
         return stream
 
@@ -246,7 +249,8 @@ def _collect(invocations: Sequence[Invocation]) -> dict[Place, _Outbox]:
             for value in datum.values:
                 outbox.metrics[series].add(value)
         if invocation.logs:  # a throttled call never ran, and printed nothing
-            key = (function.name, invocation.executed_version or "$LATEST")
+            version = invocation.executed_version or "$LATEST"
+            key = (function.name, version, invocation.log_stream or "")
             outbox.logs[key].extend(_log_events(invocation))
     return outboxes
 

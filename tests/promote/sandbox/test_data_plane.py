@@ -294,3 +294,34 @@ def test_the_invoke_api_runs_the_function_in_the_runtime(
     assert json.loads(json.loads(out.read_text())["body"])["path"] == "/cli"
     failing = session.client("lambda").invoke(FunctionName=name, Payload=b"{}")
     assert failing["FunctionError"] == "Unhandled"  # $LATEST reads event["path"]: KeyError
+
+
+STREAM = """
+import json
+
+def handler(event, context):
+    print("my stream is", context.log_stream_name)
+    return {"statusCode": 200, "body": json.dumps({"stream": context.log_stream_name})}
+"""
+
+
+def test_a_functions_lines_land_in_the_stream_it_was_told(aws_env: Sandbox) -> None:
+    session = boto3.Session(profile_name="Tebogo-sit")
+    name = "order-handler-sit"
+    point_alias(session, name, deploy(session, name, STREAM))
+    status, _, body = get(aws_env, "/v1.0/orders/x")
+    assert status == 200, body
+    stream = json.loads(body)["stream"]
+    logs = session.client("logs")
+    deadline = time.monotonic() + 3
+    while True:
+        try:
+            events = logs.get_log_events(logGroupName=f"/aws/lambda/{name}", logStreamName=stream)
+        except logs.exceptions.ResourceNotFoundException:
+            events = {"events": []}
+        lines = [e["message"] for e in events["events"]]
+        if f"my stream is {stream}" in lines:
+            break
+        assert time.monotonic() < deadline, lines
+        time.sleep(0.1)
+    assert any(line.startswith("REPORT RequestId") for line in lines)

@@ -106,6 +106,7 @@ class Worker:
     """One worker process and its two pipes."""
 
     def __init__(self, process: subprocess.Popen[bytes], to_worker: int, from_worker: int):
+        self.log_stream: str | None = None  # its AWS_LAMBDA_LOG_STREAM_NAME, set by the runtime
         self._process = process
         self._to_worker = to_worker
         self._from_worker = from_worker

@@ -73,6 +73,7 @@ class _Outcome:
     duration_ms: float = 0.0
     cold_start: bool = False
     logs: tuple[str, ...] = field(default=())
+    log_stream: str | None = None
 
 
 class LambdaRuntime:
@@ -143,6 +144,7 @@ class LambdaRuntime:
             duration_ms=outcome.duration_ms,
             cold_start=outcome.cold_start,
             logs=outcome.logs,
+            log_stream=outcome.log_stream,
         )
         self._notify(invocation)
         return invocation
@@ -238,6 +240,7 @@ class LambdaRuntime:
             spec, task_root, log_stream, self._endpoint, credentials, self._sandbox_environment
         )
         worker = Worker.spawn(task_root, env, self._stderr)
+        worker.log_stream = log_stream
         with self._lock:
             closed = self._closed.is_set()
             if not closed:
@@ -266,11 +269,11 @@ class LambdaRuntime:
             )
             usage = Usage(elapsed_ms, spec.memory_mb, worker.max_memory_mb, init_ms)
             logs = reports.framed(request_id, spec.version, [line], usage, init_lines)
-            return _Outcome(status, payload, elapsed_ms, cold, logs)
+            return _Outcome(status, payload, elapsed_ms, cold, logs, worker.log_stream)
         usage = Usage(reply.duration_ms, spec.memory_mb, reply.max_memory_mb, init_ms)
         logs = reports.framed(request_id, spec.version, reply.logs, usage, init_lines)
         status = Status.OK if reply.ok else Status.FUNCTION_ERROR
-        return _Outcome(status, reply.payload, reply.duration_ms, cold, logs)
+        return _Outcome(status, reply.payload, reply.duration_ms, cold, logs, worker.log_stream)
 
     def _account_credentials(self, account_id: str, region: str) -> tuple[str, str, str]:
         """Credentials in the account, from STS once per account (not per call)."""
