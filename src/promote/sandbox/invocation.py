@@ -96,6 +96,14 @@ def account_client(endpoint: str, account_id: str, region: str, service: str) ->
         return client
 
 
+def forget_sessions() -> None:
+    """Drop cached sessions and clients: after the emulator is reset, the keys STS issued
+    before are unknown to it (and moto would act with them in its default account)."""
+    with _LOCK:
+        _session.cache_clear()
+        _CLIENTS.clear()
+
+
 def account_session(endpoint: str, account_id: str, region: str) -> boto3.Session:
     """A boto3 session acting in ``account_id`` of the emulator at ``endpoint``.
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import Any
 
 from promote.model import Estate
 from promote.sandbox.errors import SandboxError
+from promote.sandbox.invocation import forget_sessions
 from promote.sandbox.profiles import (
     FAKE_KEY_ID,
     FAKE_SECRET,
@@ -111,6 +113,7 @@ class Sandbox:
         self._server = server
         self.session_name = f"promote-sandbox-{time.time_ns() // 1_000_000}"
         try:
+            self._reset()
             self._create_roles()
             self.write_files()
             if self.estate is not None:
@@ -143,6 +146,15 @@ class Sandbox:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _reset(self) -> None:
+        """Start empty. Moto keeps its backends per process, not per server: without this a
+        sandbox started after another one in the same process (tests, notebooks) would find
+        the earlier one's resources."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+        forget_sessions()
 
     def _create_roles(self) -> None:
         """Create each account's deploy role from inside that account.

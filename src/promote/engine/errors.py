@@ -1,0 +1,27 @@
+"""Errors the engine raises to its callers; each carries a stable code.
+
+::
+
+    UsageError                   PRM001
+    ├── UnknownRun               PRM040  no run with that id
+    ├── UnknownProject           PRM041  the run does not promote that project
+    └── ApprovalRefused          PRM042  see the class
+"""
+
+from __future__ import annotations
+
+from promote.errors import UsageError
+
+
+class UnknownRun(UsageError):
+    code = "PRM040"
+
+
+class UnknownProject(UsageError):
+    code = "PRM041"
+
+
+class ApprovalRefused(UsageError):
+    """Unknown person, a person without a required role, four eyes, or a repeat approval."""
+
+    code = "PRM042"

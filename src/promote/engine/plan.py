@@ -1,0 +1,154 @@
+"""What a run will do, fixed when it starts: the run spec. Pure.
+
+The spec is plain JSON and is the DBOS workflow's input. Replay after a crash must take the
+same path, so the workflow never reads the estate again: an estate edited while a run waits
+for approvals does not change that run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from promote.engine.approvals import Requirement
+from promote.engine.errors import UnknownProject
+from promote.graph import DependencyGraph, Node
+from promote.interpolation import UndefinedVariable, project_variables, scope_for
+from promote.model import Estate, Project
+from promote.model.checks import ManualCheck
+from promote.suggest import did_you_mean
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    name: str
+    depends_on: list[str]  # only the dependencies promoted in this run
+    variables: dict[str, str]
+    checks: list[dict[str, Any]]  # automatic preconditions, as model dumps
+    requirements: list[Requirement]  # approvals, manual checks included
+    steps: list[dict[str, Any]]
+    smoke_tests: list[dict[str, Any]]
+    rollback: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["requirements"] = [r.to_json() for r in self.requirements]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProjectSpec:
+        fields = dict(data)
+        fields["requirements"] = [Requirement.from_json(r) for r in data["requirements"]]
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: str
+    environment: str
+    account_id: str
+    region: str
+    started_by: str
+    four_eyes: bool
+    approval_ttl: float  # seconds an approval wait lasts before the project fails
+    roles: dict[str, list[str]]  # role -> people
+    layers: list[list[str]]
+    projects: dict[str, ProjectSpec] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["projects"] = {n: p.to_json() for n, p in self.projects.items()}
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunSpec:
+        fields = dict(data)
+        fields["projects"] = {n: ProjectSpec.from_json(p) for n, p in data["projects"].items()}
+        return cls(**fields)
+
+
+def make_run_spec(
+    estate: Estate,
+    env: str,
+    run_id: str,
+    started_by: str,
+    projects: Sequence[str] | None = None,
+) -> RunSpec:
+    environment = estate.environment(env)
+    chosen = _select(estate, projects)
+    names = {p.name for p in chosen}
+    base = scope_for(estate.spec.environments, env)
+    return RunSpec(
+        run_id=run_id,
+        environment=env,
+        account_id=environment.account_id,
+        region=environment.region,
+        started_by=started_by,
+        four_eyes=environment.four_eyes,
+        approval_ttl=estate.spec.approval_ttl.total_seconds(),
+        roles={name: list(role.people) for name, role in estate.spec.roles.items()},
+        layers=_layers(estate, chosen),
+        projects={p.name: _project_spec(estate, p, env, names, base) for p in chosen},
+    )
+
+
+def _select(estate: Estate, projects: Sequence[str] | None) -> list[Project]:
+    if projects is None:
+        return list(estate.projects)
+    known = [p.name for p in estate.projects]
+    chosen = []
+    for name in projects:
+        found = estate.project(name)
+        if found is None:
+            raise UnknownProject(f"unknown project `{name}`{did_you_mean(name, known)}")
+        chosen.append(found)
+    return chosen
+
+
+def _layers(estate: Estate, chosen: list[Project]) -> list[list[str]]:
+    # Dependencies outside the selection are taken as already promoted: a run of one project
+    # does not redeploy what it depends on.
+    nodes = {p.name: Node(p.name, p.dependency_names, p.wave) for p in chosen}
+    waves = {w.name: w.depends_on for w in estate.spec.waves}
+    return DependencyGraph(nodes, waves).layers()
+
+
+def _project_spec(
+    estate: Estate, project: Project, env: str, chosen: set[str], base: dict[str, str]
+) -> ProjectSpec:
+    checks = [c for c in project.preconditions if c.applies_to(env)]
+    try:
+        variables = project_variables(base, project.vars)
+    except UndefinedVariable:
+        variables = dict(base)  # validation reports it; the executor will fail the template
+    return ProjectSpec(
+        name=project.name,
+        depends_on=[d for d in project.dependency_names if d in chosen],
+        variables=variables,
+        checks=[_dump(c) for c in checks if not isinstance(c, ManualCheck)],
+        requirements=_requirements(estate, project, env, checks),
+        steps=[_dump(s) for s in project.steps if s.applies_to(env)],
+        smoke_tests=[_dump(t) for t in project.smoke_tests if t.applies_to(env)],
+        rollback=[_dump(s) for s in project.rollback if s.applies_to(env)],
+    )
+
+
+def _requirements(
+    estate: Estate, project: Project, env: str, checks: list[Any]
+) -> list[Requirement]:
+    def title(role: str) -> str:
+        found = estate.spec.roles.get(role)
+        return found.title if found else role
+
+    required = [Requirement(a.role, a.count, title(a.role)) for a in project.approvals.get(env, [])]
+    for check in checks:
+        if isinstance(check, ManualCheck):
+            label = title(check.role) if check.role else "anyone with a role"
+            required.append(Requirement(check.role, 1, f"{label} for `{check.item}`", check.item))
+    return required
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dumped

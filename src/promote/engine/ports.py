@@ -1,0 +1,54 @@
+"""The engine's port to the step kinds: what it needs from whoever runs checks and steps.
+
+The engine never touches AWS itself. It hands each check, step and smoke test to an
+``Executor``; ``promote.engine.steps`` will provide the real one, and tests a fake.
+Outcomes travel through DBOS checkpoints and the journal, so they are plain JSON data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from promote.model import Check, SmokeTest, Step
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a project is being promoted, and the variables its templates may use (the
+    environment's, the project's, and values captured by earlier steps and smoke tests)."""
+
+    run_id: str
+    project: str
+    environment: str
+    account_id: str
+    region: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    passed: bool
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)  # raw results, for the journal
+    outputs: dict[str, str] = field(default_factory=dict)  # captured values for later steps
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StepOutcome:
+        return cls(**data)
+
+
+class Executor(Protocol):
+    """Runs one check, deploy step or smoke test. Each call must be idempotent: after a
+    crash the engine may repeat a call whose completion it did not get to checkpoint.
+    A raised exception means the machinery broke (the project Errors); a gate that says no
+    returns ``passed=False`` (the project Fails)."""
+
+    def check(self, target: Target, check: Check) -> StepOutcome: ...
+
+    def step(self, target: Target, step: Step) -> StepOutcome: ...
+
+    def smoke_test(self, target: Target, test: SmokeTest) -> StepOutcome: ...

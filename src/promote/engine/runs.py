@@ -1,0 +1,239 @@
+"""Entry points: ``Engine`` runs promotions; ``RunControl`` decides on and watches them.
+
+The engine is a DBOS worker. Its system database is SQLite under the state directory by
+default (``<state_dir>/dbos.sqlite``); a ``postgresql://`` URL lets workers share one. When
+it launches, DBOS resumes every run left unfinished by a crash or ``kill -9``.
+
+``RunControl`` talks to the system database through a DBOS client and reads journals, so
+``approve``, ``reject``, ``abort`` and ``status`` work from any process without becoming a
+worker (a second worker on the same database would also try to recover the runs).
+DBOS allows one instance per process, so a process holds at most one Engine.
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from dbos import DBOS, DBOSClient, SetWorkflowID
+from ulid import ULID
+
+from promote.engine.approvals import Requirement, Tally
+from promote.engine.errors import ApprovalRefused, UnknownProject, UnknownRun
+from promote.engine.journal import Journal, Redactor
+from promote.engine.phases import RunPhase
+from promote.engine.plan import make_run_spec
+from promote.engine.ports import Executor
+from promote.engine.status import RunStatus, fold
+from promote.engine.workflow import (
+    Runtime,
+    approval_topic,
+    begin_stop,
+    install,
+    journal_path,
+    run_workflow,
+    wait_stopped,
+)
+from promote.errors import UsageError
+from promote.model import Estate
+
+DEFAULT_STATE_DIR = Path(".promote")
+APP_NAME = "promote"
+# The key of the run.started event; the workflow's first append uses the same one.
+_STARTED_KEY = "run:run.started:1"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def new_run_id(env: str) -> str:
+    # ULIDs sort by time, so a directory listing of runs is in start order.
+    return f"{env}-{str(ULID()).lower()}"
+
+
+class RunControl:
+    """Approve, reject, abort and watch runs from any process."""
+
+    def __init__(self, state_dir: Path, database_url: str | None = None) -> None:
+        self.state_dir = state_dir
+        self.database_url = database_url or sqlite_url(state_dir / "dbos.sqlite")
+        self._client_field: DBOSClient | None = None
+
+    @property
+    def _client(self) -> DBOSClient:
+        if self._client_field is None:
+            self._client_field = DBOSClient(system_database_url=self.database_url)
+        return self._client_field
+
+    def close(self) -> None:
+        if self._client_field is not None:
+            self._client_field.destroy()
+            self._client_field = None
+
+    def journal(self, run_id: str) -> Journal:
+        return Journal(journal_path(self.state_dir, run_id))
+
+    def status(self, run_id: str) -> RunStatus:
+        events = self.journal(run_id).events()
+        if not events:
+            raise UnknownRun(f"no run `{run_id}` under {self.state_dir}")
+        status = fold(run_id, events)
+        if not status.phase.is_final:
+            _overlay_workflow_state(status, self._workflow_state(run_id))
+        return status
+
+    def wait(self, run_id: str, timeout: float, poll: float = 0.05) -> RunStatus:
+        """The run's status once it is final, or when ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        status = self.status(run_id)
+        while not status.phase.is_final and time.monotonic() < deadline:
+            time.sleep(poll)
+            status = self.status(run_id)
+        return status
+
+    def approve(self, run_id: str, project: str, person: str, comment: str | None = None) -> None:
+        tally = self._tally(run_id, project)
+        refusal = tally.refusal(person)
+        if refusal is not None:
+            raise ApprovalRefused(f"{project}: {refusal}")
+        self._send(run_id, project, "approve", person, comment)
+
+    def reject(self, run_id: str, project: str, person: str, comment: str | None = None) -> None:
+        refusal = self._tally(run_id, project).may_reject(person)
+        if refusal is not None:
+            raise ApprovalRefused(f"{project}: {refusal}")
+        self._send(run_id, project, "reject", person, comment)
+
+    def abort(self, run_id: str, by: str | None = None) -> None:
+        """Stops the run: DBOS cancels the workflow before its next step, and a message wakes
+        a project waiting for approval, so the worker does not sit on a dead wait."""
+        status = self.status(run_id)
+        if status.phase.is_final:
+            raise UsageError(f"run `{run_id}` has already ended: {status.phase.value}")
+        who = by or getpass.getuser()
+        self._client.cancel_workflow(run_id)
+        for project in status.projects:
+            self._client.send(run_id, {"decision": "abort", "person": who}, approval_topic(project))
+        self.journal(run_id).append(
+            "run:aborted", "run.finished", None, {"phase": "Aborted", "reason": f"aborted by {who}"}
+        )
+
+    def _tally(self, run_id: str, project: str) -> Tally:
+        """The project's approvals so far, rebuilt from the journal, to refuse early and
+        clearly; the workflow checks every decision again when it receives it."""
+        status = self.status(run_id)
+        if status.phase.is_final:
+            raise UsageError(f"run `{run_id}` has already ended: {status.phase.value}")
+        entry = status.projects.get(project)
+        if entry is None:
+            raise UnknownProject(f"run `{run_id}` does not promote `{project}`")
+        if entry.phase.is_final:
+            raise ApprovalRefused(f"{project} has already ended: {entry.phase.value}")
+        spec: dict[str, Any] = status.spec
+        required = [Requirement.from_json(r) for r in spec["projects"][project]["requirements"]]
+        if not required:
+            raise ApprovalRefused(f"{project} needs no approval in {spec['environment']}")
+        tally = Tally(required, spec["roles"], spec["started_by"], spec["four_eyes"])
+        for person in entry.approvers:
+            tally.grant(person)
+        return tally
+
+    def _send(
+        self, run_id: str, project: str, decision: str, person: str, comment: str | None
+    ) -> None:
+        message = {"decision": decision, "person": person, "comment": comment}
+        # The same decision sent twice (a retried command) is delivered once.
+        key = f"{run_id}:{project}:{decision}:{person}"
+        self._client.send(run_id, message, approval_topic(project), idempotency_key=key)
+
+    def _workflow_state(self, run_id: str) -> str | None:
+        try:
+            return str(self._client.retrieve_workflow(run_id).get_status().status)
+        except Exception:  # not started yet: start_run journals before DBOS knows the run
+            return None
+
+
+def _overlay_workflow_state(status: RunStatus, state: str | None) -> None:
+    # The journal says what the workflow got to write; DBOS knows when it can write no more.
+    if state == "CANCELLED":
+        status.phase = RunPhase.ABORTED
+    elif state in {"ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}:
+        status.phase = RunPhase.ERRORED
+
+
+class Engine:
+    """A DBOS worker that runs promotions; creating it resumes unfinished runs."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        database_url: str | None = None,
+        *,
+        executor: Executor,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = state_dir
+        self.control = RunControl(state_dir, database_url)
+        self.runtime = Runtime(executor, state_dir, Redactor(secrets))
+        install(self.runtime)
+        DBOS(
+            config={
+                "name": APP_NAME,
+                "system_database_url": self.control.database_url,
+                "log_level": "WARNING",
+            }
+        )
+        DBOS.launch()
+
+    def close(self, timeout: float = 10) -> None:
+        """Stops this worker. Runs stop at their next step and stay PENDING; the next
+        engine on the same database resumes them."""
+        for run_id, project in begin_stop():
+            DBOS.send(run_id, {"decision": "wake"}, approval_topic(project))
+        wait_stopped(timeout)
+        DBOS.destroy()
+        self.control.close()
+        install(None)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start_run(
+        self,
+        estate: Estate,
+        env: str,
+        projects: Sequence[str] | None = None,
+        started_by: str | None = None,
+    ) -> str:
+        run_id = new_run_id(env)
+        spec = make_run_spec(estate, env, run_id, started_by or getpass.getuser(), projects)
+        # Journaled here too, so status knows the run as soon as this returns.
+        self.runtime.journal(run_id).append(
+            _STARTED_KEY, "run.started", None, {"spec": spec.to_json()}
+        )
+        with SetWorkflowID(run_id):
+            DBOS.start_workflow(run_workflow, spec.to_json())
+        return run_id
+
+    def status(self, run_id: str) -> RunStatus:
+        return self.control.status(run_id)
+
+    def wait(self, run_id: str, timeout: float) -> RunStatus:
+        return self.control.wait(run_id, timeout)
+
+    def approve(self, run_id: str, project: str, person: str, comment: str | None = None) -> None:
+        self.control.approve(run_id, project, person, comment)
+
+    def reject(self, run_id: str, project: str, person: str, comment: str | None = None) -> None:
+        self.control.reject(run_id, project, person, comment)
+
+    def abort(self, run_id: str, by: str | None = None) -> None:
+        self.control.abort(run_id, by)

@@ -1,0 +1,17 @@
+"""The port the durable engine calls inside its checkpointed steps: checks, step kinds and
+smoke tests against one target account. See :mod:`promote.engine.steps.port` for the types."""
+
+from promote.engine.steps.checks import run_check
+from promote.engine.steps.kinds import run_smoke_test, run_step, shift_alias
+from promote.engine.steps.port import Outcome, StepErrored, Target, UnsupportedKind
+
+__all__ = [
+    "Outcome",
+    "StepErrored",
+    "Target",
+    "UnsupportedKind",
+    "run_check",
+    "run_smoke_test",
+    "run_step",
+    "shift_alias",
+]

@@ -1,0 +1,172 @@
+"""Helpers for the engine's tests: a small estate and a fake executor.
+
+The fake stands in for ``promote.engine.steps`` behind the engine's Executor port. It
+records every call, fails the items named in ``fail``, raises for those in ``explode``,
+and can append one line per real execution to a file, so crash tests can count side
+effects across processes.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from promote.engine.ports import StepOutcome, Target
+from promote.model import Check, Estate, EstateSpec, Project, SmokeTest, Step
+
+SPEC: dict[str, Any] = {
+    "name": "shop",
+    "environments": {
+        "dev": {
+            "account_id": "111111111111",
+            "region": "eu-west-1",
+            "domain": "dev.shop.test",
+            "api_domain": "api.dev.shop.test",
+            "credentials": {"profile": "shop-dev"},
+        },
+        "sit": {
+            "account_id": "222222222222",
+            "region": "eu-west-1",
+            "domain": "sit.shop.test",
+            "api_domain": "api.sit.shop.test",
+            "credentials": {"profile": "shop-sit"},
+            "four_eyes": True,
+        },
+    },
+    "promotion_path": ["dev", "sit"],
+    "roles": {
+        "tech_lead": {"title": "Tech Lead", "people": ["ann", "bob"]},
+        "devops_lead": {"title": "DevOps Lead", "people": ["dan", "eve"]},
+        "dba": {"title": "DBA", "people": ["dee", "fay", "gus"]},
+    },
+    "waves": [{"name": "infra"}, {"name": "apps", "depends_on": ["infra"]}],
+}
+
+
+def shell(name: str) -> dict[str, Any]:
+    return {"kind": "shell", "name": name, "command": f"echo {name}"}
+
+
+def smoke(name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "url": "https://${api_domain}/" + name, **extra}
+
+
+def bucket_check(name: str) -> dict[str, Any]:
+    return {"check": "s3.bucket_exists", "name": name, "bucket": name}
+
+
+def project(name: str, wave: str, *deps: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "kind": "generic", "wave": wave, "depends_on": list(deps), **extra}
+
+
+def shop_projects() -> list[dict[str, Any]]:
+    """tables -> api -> site, plus docs on its own; api captures an id for its second test."""
+    return [
+        project(
+            "tables",
+            "infra",
+            preconditions=[bucket_check("tables-check")],
+            steps=[shell("tables-deploy")],
+            smoke_tests=[smoke("tables-smoke")],
+        ),
+        project("docs", "infra", steps=[shell("docs-deploy")]),
+        project(
+            "api",
+            "apps",
+            "tables",
+            steps=[shell("api-deploy")],
+            smoke_tests=[
+                smoke("api-create", method="POST", capture={"order_id": "id"}),
+                smoke("api-get", headers={"Authorization": "Bearer s3cr3t-token"}),
+            ],
+            rollback=[shell("api-rollback")],
+        ),
+        project("site", "apps", "api", steps=[shell("site-deploy")]),
+    ]
+
+
+def gated_projects(approvals: list[Any]) -> list[dict[str, Any]]:
+    return [
+        project("tables", "infra", steps=[shell("tables-deploy")]),
+        project(
+            "gated", "apps", "tables", approvals={"sit": approvals}, steps=[shell("gated-deploy")]
+        ),
+        project("after", "apps", "gated", steps=[shell("after-deploy")]),
+    ]
+
+
+def build(projects: list[dict[str, Any]], **spec_changes: Any) -> Estate:
+    spec = EstateSpec.model_validate({**copy.deepcopy(SPEC), **spec_changes})
+    return Estate(spec=spec, projects=tuple(Project.model_validate(p) for p in projects))
+
+
+class FakeExecutor:
+    def __init__(
+        self,
+        fail: set[str] | None = None,
+        explode: set[str] | None = None,
+        outputs: dict[str, dict[str, str]] | None = None,
+        effects: Path | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        self.fail = fail or set()
+        self.explode = explode or set()
+        self.outputs = outputs or {}
+        self.effects = effects
+        self.delay = delay
+        self.calls: list[str] = []  # item names, in the order they ran
+        self.seen: dict[str, dict[str, str]] = {}  # item name -> the variables it was given
+
+    def check(self, target: Target, check: Check) -> StepOutcome:
+        return self._run(target, check.name or check.summary())
+
+    def step(self, target: Target, step: Step) -> StepOutcome:
+        return self._run(target, step.name or step.summary())
+
+    def smoke_test(self, target: Target, test: SmokeTest) -> StepOutcome:
+        return self._run(target, test.name)
+
+    def _run(self, target: Target, name: str) -> StepOutcome:
+        self.calls.append(name)
+        self.seen[name] = dict(target.variables)
+        if self.effects is not None:
+            with self.effects.open("a") as handle:
+                handle.write(f"{target.run_id}:{name}\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        time.sleep(self.delay)  # a window for a crash test to kill the step in flight
+        if name in self.explode:
+            raise ConnectionError(f"{name}: endpoint unreachable")
+        passed = name not in self.fail
+        return StepOutcome(
+            passed,
+            f"{name} {'ok' if passed else 'failed'}",
+            {"name": name, "token": "s3cr3t-token"},
+            self.outputs.get(name, {}),
+        )
+
+
+def crash_worker(state_dir: str, effects: str, mode: str) -> None:
+    """The process the crash test kills: an engine that starts (or, launching, resumes) the
+    run and waits for it to end. Run as ``python -c`` from the repository root."""
+    from promote.engine.runs import Engine
+
+    root = Path(state_dir)
+    executor = FakeExecutor(effects=Path(effects), delay=0.15)
+    engine = Engine(root, executor=executor)
+    if mode == "start":
+        estate = build(
+            shop_projects()[:1]
+            + shop_projects()[2:3]
+            + gated_projects(["tech_lead", "devops_lead"])[1:]
+        )
+        run_id = engine.start_run(estate, "sit", started_by="ann")
+        (root / "run_id").write_text(run_id)
+    run_id = (root / "run_id").read_text()
+    status = engine.wait(run_id, timeout=120)
+    engine.close()
+    sys.exit(0 if status.phase.is_final else 1)
