@@ -1,7 +1,8 @@
 """The ``promote`` command line: the single boundary where errors become one line and an exit code.
 
 Exit codes: 0 success (the estate is valid), 2 the estate is invalid, 1 any other failure
-(a bad option, an unknown environment, a bug). ``--debug`` re-raises instead of summarising.
+(a bad option, an unknown environment, a bug); `promote run` adds 3 Failed, 4 Errored and
+5 Aborted. ``--debug`` re-raises instead of summarising.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.console import Console
 
 from promote import __version__
 from promote.diagnostics import Diagnostic, count
+from promote.engine.cli import COMMANDS as ENGINE_COMMANDS
 from promote.errors import EstateInvalid, InternalError, PromoteError
 from promote.loader import LoadResult, load_estate, paused_gc
 from promote.model import Estate
@@ -36,7 +38,8 @@ app = typer.Typer(
     help="Promotion-as-code for multi-service, multi-account AWS estates.\n\n"
     "An estate is a folder: estate.yaml (environments, promotion path, roles, waves) "
     "and projects/*.yaml. Validate it, then plan a promotion into one environment.",
-    epilog="Exit codes: 0 valid / done, 2 invalid estate, 1 any other failure.",
+    epilog="Exit codes: 0 valid / done, 2 invalid estate, 1 any other failure; "
+    "promote run: 3 Failed, 4 Errored, 5 Aborted.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -183,6 +186,11 @@ def _report(error: PromoteError) -> None:
         return
     print_diagnostics(stderr, [d for d in diagnostics if d.is_error])
     stderr.print(f"[red]{error}[/]", highlight=False)
+
+
+# Registered after validate and plan, so `--help` lists the commands in the order of use.
+for _command in ENGINE_COMMANDS:
+    app.command()(_command)
 
 
 def main(argv: list[str] | None = None) -> int:

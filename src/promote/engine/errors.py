@@ -2,15 +2,17 @@
 
 ::
 
-    UsageError                   PRM001
-    ├── UnknownRun               PRM040  no run with that id
-    ├── UnknownProject           PRM041  the run does not promote that project
-    └── ApprovalRefused          PRM042  see the class
+    PromoteError                 PRM000
+    ├── UsageError               PRM001
+    │   ├── UnknownRun           PRM040  no run with that id
+    │   ├── UnknownProject       PRM041  the run does not promote that project
+    │   └── ApprovalRefused      PRM042  see the class
+    └── JournalBroken            PRM043  a run's journal fails its hash chain (exit 1)
 """
 
 from __future__ import annotations
 
-from promote.errors import UsageError
+from promote.errors import PromoteError, UsageError
 
 
 class UnknownRun(UsageError):
@@ -25,3 +27,9 @@ class ApprovalRefused(UsageError):
     """Unknown person, a person without a required role, four eyes, or a repeat approval."""
 
     code = "PRM042"
+
+
+class JournalBroken(PromoteError):
+    """A line of the journal was edited, removed or reordered after it was written."""
+
+    code = "PRM043"
