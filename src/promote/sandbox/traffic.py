@@ -22,7 +22,6 @@ import http.client
 import math
 import queue
 import secrets
-import socket
 import ssl
 import threading
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
+from promote.connect_to import PinnedConnection
 from promote.sandbox.errors import SandboxError
 from promote.sandbox.traffic_report import Outcome, TrafficReport
 from promote.suggest import did_you_mean
@@ -140,30 +140,6 @@ class _Job:
     due: float
 
 
-class _Pinned(http.client.HTTPConnection):
-    """A connection to ``host`` (Host header, and the SNI and name checked with ``tls``)
-    made to ``address`` when one is given, like ``curl --connect-to``."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        address: tuple[str, int] | None,
-        timeout: float,
-        tls: ssl.SSLContext | None,
-    ) -> None:
-        # Before __init__: the Host header names the port only when it is not the default.
-        self.default_port = http.client.HTTPS_PORT if tls else http.client.HTTP_PORT
-        super().__init__(host, port, timeout=timeout)
-        self._address = address or (host, port)
-        self._tls = tls
-
-    def connect(self) -> None:
-        sock = socket.create_connection(self._address, self.timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host) if self._tls else sock
-
-
 @dataclass(frozen=True)
 class _Target:
     """Where a template's request goes (urlsplit caches, so parsing per request is cheap)."""
@@ -189,7 +165,7 @@ class _Sender:
     timeout: float
     clock: Clock
     run_tag: str
-    _connections: dict[tuple[str, str, int], _Pinned] = field(default_factory=dict)
+    _connections: dict[tuple[str, str, int], PinnedConnection] = field(default_factory=dict)
 
     def send(self, job: _Job) -> Outcome:
         template = self.plan.templates[job.kind]
@@ -224,11 +200,13 @@ class _Sender:
         conn.close()
         return _round_trip(conn, method, target.path, body, headers)
 
-    def _connection(self, origin: tuple[str, str, int]) -> _Pinned:
+    def _connection(self, origin: tuple[str, str, int]) -> PinnedConnection:
         if origin not in self._connections:
             scheme, host, port = origin
             tls = self.tls if scheme == "https" else None
-            self._connections[origin] = _Pinned(host, port, self.connect_to, self.timeout, tls)
+            self._connections[origin] = PinnedConnection(
+                host, port, self.connect_to, self.timeout, tls
+            )
         return self._connections[origin]
 
     def _forget(self, origin: tuple[str, str, int]) -> None:
@@ -242,7 +220,7 @@ class _Sender:
 
 
 def _round_trip(
-    conn: _Pinned, method: str, path: str, body: str | None, headers: dict[str, str]
+    conn: PinnedConnection, method: str, path: str, body: str | None, headers: dict[str, str]
 ) -> tuple[int, str | None]:
     conn.request(method, path, body=body.encode() if body is not None else None, headers=headers)
     response = conn.getresponse()

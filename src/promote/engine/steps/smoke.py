@@ -6,11 +6,9 @@ elsewhere, like ``curl --connect-to``: the sandbox's gateway, trusting its CA.
 
 from __future__ import annotations
 
-import http.client
 import json
 import mimetypes
 import secrets
-import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from promote.connect_to import PinnedConnection
 from promote.engine.steps.port import Outcome, Target
 from promote.model.steps import HttpRequest
 
@@ -56,24 +55,6 @@ class Exchange:
         }
 
 
-class _Pinned(http.client.HTTPConnection):
-    """A connection to ``host`` made to ``address`` when one is given."""
-
-    def __init__(
-        self, host: str, port: int, address: tuple[str, int] | None, timeout: float,
-        tls: ssl.SSLContext | None,
-    ) -> None:  # fmt: skip
-        # Before __init__: the Host header names the port only when it is not the default.
-        self.default_port = http.client.HTTPS_PORT if tls else http.client.HTTP_PORT
-        super().__init__(host, port, timeout=timeout)
-        self._address = address or (host, port)
-        self._tls = tls
-
-    def connect(self) -> None:
-        sock = socket.create_connection(self._address, self.timeout)
-        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host) if self._tls else sock
-
-
 def send(target: Target, request: HttpRequest, timeout: timedelta | None = None) -> Exchange:
     """Send a filled request. Raises OSError or http.client.HTTPException when no reply came."""
     parts = urlsplit(request.url)
@@ -88,7 +69,7 @@ def send(target: Target, request: HttpRequest, timeout: timedelta | None = None)
     body, headers = _payload(request)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     seconds = (timeout or DEFAULT_TIMEOUT).total_seconds()
-    connection = _Pinned(parts.hostname, port, address, seconds, tls)
+    connection = PinnedConnection(parts.hostname, port, address, seconds, tls)
     started = time.monotonic()
     try:
         connection.request(request.method, path, body=body, headers=headers)
