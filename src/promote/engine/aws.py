@@ -2,21 +2,24 @@
 environment's account through boto3 (:mod:`promote.engine.steps`).
 
 Each environment is reached through its ``credentials.profile`` (as the runbooks'
-``AWS_PROFILE=Tebogo-sit``); promoting into the sandbox is the same, with its profiles
-selected by ``AWS_CONFIG_FILE`` and smoke tests connected to its gateway (``http_connect``)
-trusting its CA, like ``curl --connect-to``. Outcomes leave here redacted: no secret input
-reaches the journal or DBOS's checkpoints.
+``AWS_PROFILE=Tebogo-sit``), assuming its ``credentials.role_arn`` when it names one.
+Promoting into the sandbox is the same with the sandbox's profiles (``profiles``, selected
+by ``AWS_CONFIG_FILE``), and every request goes to its gateway (``http_connect`` for https,
+``plain_http_connect`` for http), trusting its CA, like ``curl --connect-to``; none goes
+to a real host. Evidence leaves here redacted as the journal redacts it (secret values and
+credential-like fields), so DBOS's checkpoints hold none either.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import boto3
 
 from promote.engine import steps
+from promote.engine.journal import Redactor
 from promote.engine.ports import StepOutcome, Target
 from promote.model import Check, Estate, SmokeTest, Step
 
@@ -34,23 +37,39 @@ class AwsExecutor:
         http_connect: tuple[str, int] | None = None,
         ca_file: Path | None = None,
         secrets: Iterable[str] = (),
+        profiles: Mapping[str, str] | None = None,
+        plain_http_connect: tuple[str, int] | None = None,
     ) -> None:
         self._estate = estate
         self._sessions = sessions or self._profile_session
         self._http_connect = http_connect
+        self._plain_http_connect = plain_http_connect
         self._ca_file = ca_file
         self._secrets = frozenset(s for s in secrets if s)
+        self._redactor = Redactor(self._secrets)
+        # Environment -> profile name, when not the estate's own (the sandbox's).
+        self._profiles = dict(profiles or {})
         self._cache: dict[str, boto3.Session] = {}
         self._lock = threading.Lock()
 
     def check(self, target: Target, check: Check) -> StepOutcome:
-        return _outcome(steps.run_check(self._target(target), check))
+        return self._outcome(steps.run_check(self._target(target), check))
 
     def step(self, target: Target, step: Step) -> StepOutcome:
-        return _outcome(steps.run_step(self._target(target), step))
+        return self._outcome(steps.run_step(self._target(target), step))
 
     def smoke_test(self, target: Target, test: SmokeTest) -> StepOutcome:
-        return _outcome(steps.run_smoke_test(self._target(target), test))
+        return self._outcome(steps.run_smoke_test(self._target(target), test))
+
+    def _outcome(self, outcome: steps.Outcome) -> StepOutcome:
+        # Outputs stay whole: later steps use them (a captured id); the journal redacts
+        # what it records of them.
+        return StepOutcome(
+            passed=outcome.passed,
+            summary=self._redactor(outcome.summary),
+            evidence=self._redactor(outcome.evidence),
+            outputs=dict(outcome.outputs),
+        )
 
     def _target(self, target: Target) -> steps.Target:
         environment = self._estate.environment(target.environment)
@@ -66,6 +85,7 @@ class AwsExecutor:
             secrets=self._secrets,
             http_connect=self._http_connect,
             ca_file=self._ca_file,
+            plain_http_connect=self._plain_http_connect,
         )
 
     def _session(self, env: str) -> boto3.Session:
@@ -78,15 +98,17 @@ class AwsExecutor:
 
     def _profile_session(self, env: str) -> boto3.Session:
         environment = self._estate.environment(env)
+        credentials = environment.credentials
+        profile = self._profiles.get(env, credentials.profile)
+        session = boto3.Session(profile_name=profile, region_name=environment.region)
+        if env in self._profiles or not credentials.role_arn:
+            return session  # the sandbox's profiles assume their role themselves
+        assumed = session.client("sts").assume_role(
+            RoleArn=credentials.role_arn, RoleSessionName=f"promote-{env}"
+        )["Credentials"]
         return boto3.Session(
-            profile_name=environment.credentials.profile, region_name=environment.region
+            aws_access_key_id=assumed["AccessKeyId"],
+            aws_secret_access_key=assumed["SecretAccessKey"],
+            aws_session_token=assumed["SessionToken"],
+            region_name=environment.region,
         )
-
-
-def _outcome(outcome: steps.Outcome) -> StepOutcome:
-    return StepOutcome(
-        passed=outcome.passed,
-        summary=outcome.summary,
-        evidence=outcome.evidence,
-        outputs=dict(outcome.outputs),
-    )

@@ -85,10 +85,21 @@ def aws_executor(estate: Estate, sandbox: Running | None) -> Executor:
 
     if sandbox is None:
         return AwsExecutor(estate)
-    # Smoke tests reach the sandbox's gateway, as `curl --connect-to` would, trusting its CA.
-    connect = ("127.0.0.1", sandbox.https_port) if sandbox.https_port else None
-    ca_file = Path(sandbox.ca_file) if sandbox.ca_file else None
-    return AwsExecutor(estate, http_connect=connect, ca_file=ca_file)
+    if sandbox.http_port is None or sandbox.https_port is None or sandbox.ca_file is None:
+        # Without its gateway, smoke tests would go to the real hosts.
+        raise UsageError(
+            "the running sandbox has no gateway (started with --accounts-only); "
+            "restart it with `promote sandbox up DIR`"
+        )
+    # Every request reaches the sandbox's gateway, as `curl --connect-to` would, trusting
+    # its CA; the sandbox's profiles act in its accounts.
+    return AwsExecutor(
+        estate,
+        http_connect=("127.0.0.1", sandbox.https_port),
+        plain_http_connect=("127.0.0.1", sandbox.http_port),
+        ca_file=Path(sandbox.ca_file),
+        profiles=sandbox.profiles,
+    )
 
 
 make_executor: ExecutorFactory = aws_executor
@@ -126,6 +137,11 @@ def run(
     estate = _valid_estate(directory)
     estate.environment(environment)  # an unknown environment is refused before any work
     target = _use_sandbox(sandbox_state_dir) if sandbox else None
+    if target is not None and state_dir == DEFAULT_STATE_DIR and database_url is None:
+        # Runs in the sandbox keep a database of their own: an engine resumes every
+        # unfinished run of its database with its own executor, and a sandbox run must
+        # never be resumed against the real accounts, nor a real one against the sandbox.
+        state_dir = sandbox_state_dir / "engine"
     executor = make_executor(estate, target)
     from promote.engine.runs import Engine
 
@@ -133,15 +149,16 @@ def run(
     text = output is Format.TEXT
     with Engine(state_dir, database_url, executor=executor) as engine:
         run_id = engine.start_run(estate, environment, chosen, started_by)
+        where = "" if state_dir == DEFAULT_STATE_DIR else f" --state-dir {state_dir}"
         if text:
-            stdout.print(f"run {run_id} started", highlight=False)
+            stdout.print(f"run {run_id} started (runs under {state_dir})", highlight=False)
         try:
-            status = _follow(engine.control, run_id, text)
+            status = _follow(engine.control, run_id, text, where)
         except KeyboardInterrupt:
             # The engine stops the run at its next step; it stays pending, not lost.
             stdout.print(
                 f"interrupted: run {run_id} stays pending; the next engine on "
-                f"{state_dir} (the next `promote run`) resumes it",
+                f"{state_dir} (the next `promote run` with the same target) resumes it",
                 highlight=False,
             )
             return 130
@@ -294,7 +311,7 @@ def _control(state_dir: Path, database_url: str | None) -> Iterator[RunControl]:
         control.close()
 
 
-def _follow(control: RunControl, run_id: str, text: bool) -> RunStatus:
+def _follow(control: RunControl, run_id: str, text: bool, where: str = "") -> RunStatus:
     """Polls the run until it is final, printing each project phase change. Changes come
     from the journal rather than from the status, so none is missed between two polls."""
     printed = 0
@@ -306,7 +323,7 @@ def _follow(control: RunControl, run_id: str, text: bool) -> RunStatus:
             if event["kind"] == "project.phase" and event.get("project"):
                 data = event.get("data") or {}
                 phase = ProjectPhase(data["phase"])
-                line = _change_line(run_id, event["project"], phase, data.get("reason"))
+                line = _change_line(run_id, event["project"], phase, data.get("reason"), where)
                 stdout.print(line, highlight=False, soft_wrap=True)
         printed = len(events)
         if current.phase.is_final:
@@ -314,9 +331,11 @@ def _follow(control: RunControl, run_id: str, text: bool) -> RunStatus:
         time.sleep(POLL_SECONDS)
 
 
-def _change_line(run_id: str, project: str, phase: ProjectPhase, reason: str | None) -> str:
+def _change_line(
+    run_id: str, project: str, phase: ProjectPhase, reason: str | None, where: str = ""
+) -> str:
     if phase is ProjectPhase.WAITING_FOR_APPROVAL:
-        hint = f"promote approve {run_id} --project {project} --as PERSON"
+        hint = f"promote approve {run_id} --project {project} --as PERSON{where}"
         return f"{project}: {reason} — {hint}"
     return f"{project}: {phase.value}" + (f" — {reason}" if reason else "")
 

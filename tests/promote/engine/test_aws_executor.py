@@ -12,13 +12,15 @@ from typing import Any
 
 import boto3
 import pytest
+from pydantic import TypeAdapter
 
 from promote.engine.aws import AwsExecutor
 from promote.engine.journal import verify
 from promote.engine.phases import ProjectPhase, RunPhase
+from promote.engine.ports import Target
 from promote.engine.runs import Engine
 from promote.engine.workflow import journal_path
-from promote.model import Estate, EstateSpec, Project
+from promote.model import Check, Estate, EstateSpec, Project, SmokeTest
 from promote.sandbox import Sandbox, accounts_for
 from tests.promote.sandbox.conftest import AWS_VARIABLES, free_port
 from tests.promote.sandbox.functions import deploy, point_alias
@@ -141,3 +143,34 @@ def test_a_failing_smoke_test_rolls_the_alias_back_and_skips_dependents(
     alias = session.client("lambda").get_alias(FunctionName=name, Name="live")
     assert alias["FunctionVersion"] == good  # back where it was before the run
     assert verify(journal_path(tmp_path / "state", run_id)).ok
+
+
+def test_an_environment_with_only_a_role_is_reached_by_assuming_it(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = copy.deepcopy(SPEC)
+    role = "arn:aws:iam::111111111111:role/deployer"
+    spec["environments"]["dev"]["credentials"] = {"role_arn": role}
+    model = Estate(spec=EstateSpec.model_validate(spec), projects=())
+    # The base credentials: the sandbox's own profile (its fake keys and endpoint).
+    monkeypatch.setenv("AWS_PROFILE", "promote-sandbox")
+    target = Target(run_id="r", project="p", environment="dev", account_id="111111111111",
+                    region="eu-west-1")  # fmt: skip
+    identity = TypeAdapter(Check).validate_python({"check": "aws.identity"})
+    outcome = AwsExecutor(model).check(target, identity)
+    assert outcome.passed, outcome  # STS says the session acts in the role's account
+
+
+def test_evidence_is_redacted_before_it_is_checkpointed(sandbox: Sandbox) -> None:
+    model = estate("1")
+    executor = AwsExecutor(model, secrets=["s3cr3t"])
+    smoke = SmokeTest.model_validate(
+        {"name": "t", "url": "http://127.0.0.1:1/?token=s3cr3t", "headers": {"Cookie": "c=1"}}
+    )
+    target = Target(run_id="r", project="api", environment="dev", account_id="111111111111",
+                    region="eu-west-1")  # fmt: skip
+    outcome = executor.smoke_test(target, smoke)
+    assert not outcome.passed
+    assert "s3cr3t" not in json.dumps(outcome.to_json()) and "c=1" not in json.dumps(
+        outcome.to_json()
+    )

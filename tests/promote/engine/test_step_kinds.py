@@ -3,6 +3,7 @@ TLS gateway, shell commands, S3 sync, and secrets kept out of every outcome."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -193,8 +194,12 @@ def test_an_http_step_is_a_smoke_test_and_no_reply_is_a_failure(
     outcome = run_step(target, http)
     assert outcome.passed and outcome.outputs == {"id": "p-42"}
     _no_secret(outcome)
-    closed = step(kind="http", url=f"http://127.0.0.1:{free_port()}/")
-    refused = run_step(target, closed)
+    closed = step(kind="http", url="http://api.example.test/")
+    # In the sandbox, plain http goes to the gateway's plain port: here, one nobody serves.
+    with pytest.raises(ValueError, match="no gateway port for http"):
+        run_step(target, closed)  # never to the real host
+    nobody = dataclasses.replace(target, plain_http_connect=("127.0.0.1", free_port()))
+    refused = run_step(nobody, closed)
     assert not refused.passed and "no reply (ConnectionRefusedError" in refused.summary
 
 

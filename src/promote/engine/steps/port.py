@@ -51,9 +51,12 @@ class Target:
     session: boto3.Session
     variables: Mapping[str, str]
     secrets: frozenset[str] = frozenset()
-    # The sandbox: connect https requests here (like curl --connect-to), trusting this CA.
+    # The sandbox: connect https requests here (like curl --connect-to), trusting this CA,
+    # and plain http ones to plain_http_connect. With http_connect set, no request goes to
+    # the real host.
     http_connect: tuple[str, int] | None = None
     ca_file: Path | None = None
+    plain_http_connect: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)

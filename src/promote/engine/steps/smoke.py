@@ -61,10 +61,13 @@ def send(target: Target, request: HttpRequest, timeout: timedelta | None = None)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"a request URL needs http(s) and a host: {request.url}")
     tls = None
-    address = None
+    address = target.plain_http_connect
     if parts.scheme == "https":
         tls = ssl.create_default_context(cafile=str(target.ca_file) if target.ca_file else None)
         address = target.http_connect
+    if address is None and target.http_connect is not None:
+        # Promoting into the sandbox: a request must never leave for the real host.
+        raise ValueError(f"the sandbox has no gateway port for {parts.scheme}: {request.url}")
     port = parts.port or (443 if tls else 80)
     body, headers = _payload(request)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -5,7 +5,8 @@ Moto runs in this process, so its backend's ``invoke`` is replaced while a runti
 attached: the function runs in the runtime's workers, with alias weights, timeouts and
 throttles; ``X-Amz-Executed-Version`` names the version that ran; ``--log-type Tail`` returns
 the last 4 KB of its log; ``Event`` invocations run in the background (202). One runtime per
-process is attached at a time; :func:`detach` restores moto's own.
+process is attached at a time; :func:`detach` restores moto's own ``invoke`` (the
+``Qualifier`` fix below stays: it is right either way).
 
 Moto 5 also reads the ``Qualifier`` query parameter as ``qualifier`` only, so every client's
 ``--qualifier`` was ignored (the call ran ``$LATEST``); the response class learns the name
@@ -68,11 +69,18 @@ def _invoke(
     headers: Any,
     response_headers: dict[str, str],
 ) -> bytes:
-    invoker: Invoker = _state["invoker"]
+    with _lock:
+        invoker: Invoker | None = _state.get("invoker")
+        original = _state.get("original")
+    if invoker is None:  # detached while this request was on its way
+        return original(backend, function_name, qualifier, body, headers, response_headers)  # type: ignore[no-any-return, misc]
     backend.get_function(function_name, qualifier)  # moto's own "not found" answers
     ref = _reference(backend, function_name, qualifier)
     event = json.loads(body) if body else {}
-    if headers.get("X-Amz-Invocation-Type") == "Event":
+    invocation_type = headers.get("X-Amz-Invocation-Type")
+    if invocation_type == "DryRun":
+        return b""  # the function exists and may be invoked: nothing runs
+    if invocation_type == "Event":
         threading.Thread(target=_background, args=(invoker, ref, event), daemon=True).start()
         return b""
     invocation = invoker.invoke(ref, event)
