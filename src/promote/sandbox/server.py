@@ -279,7 +279,7 @@ def _alive(pid: int, started: str | None = None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # another user's process: /proc still tells whether it is ours
     fields = _stat(pid)
     if fields is None:
         return True
@@ -394,8 +394,14 @@ def stop_running(state_dir: Path, timeout: float = 10.0) -> Running | None:
     found = running(state_dir)
     if found is None:
         return None
-    with contextlib.suppress(ProcessLookupError):
+    try:
         os.kill(found.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    except PermissionError as error:
+        raise SandboxError(
+            f"the sandbox's process {found.pid} belongs to another user; stop it as that user"
+        ) from error
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _alive(found.pid, found.started):
         time.sleep(0.1)
