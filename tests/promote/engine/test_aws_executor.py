@@ -21,8 +21,8 @@ from promote.engine.ports import Target
 from promote.engine.runs import Engine
 from promote.engine.workflow import journal_path
 from promote.model import Check, Estate, EstateSpec, Project, SmokeTest
-from promote.sandbox import Sandbox, accounts_for
-from tests.promote.sandbox.conftest import AWS_VARIABLES, free_port
+from promote.sandbox import Sandbox
+from tests.promote.sandbox.conftest import AWS_VARIABLES, data_plane
 from tests.promote.sandbox.functions import deploy, point_alias
 
 from . import SPEC
@@ -71,14 +71,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     model = estate("1")
     state = tmp_path_factory.mktemp("engine-sandbox")
     saved = {k: os.environ.pop(k) for k in AWS_VARIABLES if k in os.environ}
-    with Sandbox(
-        accounts=accounts_for(model),
-        port=free_port(),
-        state_dir=state,
-        estate=model,
-        http_port=0,
-        https_port=0,
-    ) as running:
+    with data_plane(model, state) as running:
         os.environ["AWS_CONFIG_FILE"] = str(state / "config")
         os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(state / "credentials")
         try:

@@ -25,8 +25,8 @@ from promote.engine.steps import (
     shift_alias,
 )
 from promote.model.steps import SmokeTest
-from promote.sandbox import Sandbox, accounts_for
-from tests.promote.sandbox.conftest import BBWS, free_port
+from promote.sandbox import Sandbox
+from tests.promote.sandbox.conftest import BBWS, data_plane, free_port
 from tests.promote.sandbox.functions import deploy, point_alias
 
 from .steps_support import API, PROFILE, REGION, point_at, sit_target, step
@@ -51,14 +51,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     estate, _, _ = check_estate(BBWS)
     assert estate is not None
     state_dir = tmp_path_factory.mktemp("step-kinds") / "state"
-    with Sandbox(
-        accounts=accounts_for(estate),
-        port=free_port(),
-        state_dir=state_dir,
-        estate=estate,
-        http_port=0,
-        https_port=0,
-    ) as running:
+    with data_plane(estate, state_dir) as running:
         yield running
 
 

@@ -7,11 +7,13 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from promote.cli import check_estate
+from promote.model import Estate
 from promote.sandbox import Sandbox, accounts_for
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,6 +44,21 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     assert estate is not None
     state_dir = tmp_path_factory.mktemp("sandbox") / "state"
     with Sandbox(accounts=accounts_for(estate), port=free_port(), state_dir=state_dir) as running:
+        yield running
+
+
+@contextmanager
+def data_plane(estate: Estate, state_dir: Path) -> Iterator[Sandbox]:
+    """A sandbox for ``estate`` with its data plane (runtime, gateway, telemetry, issuers),
+    every port a free one."""
+    with Sandbox(
+        accounts=accounts_for(estate),
+        port=free_port(),
+        state_dir=state_dir,
+        estate=estate,
+        http_port=0,
+        https_port=0,
+    ) as running:
         yield running
 
 

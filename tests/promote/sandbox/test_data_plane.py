@@ -22,10 +22,10 @@ import pytest
 from bbws.schemas import dynamodb
 from bbws.schemas.common import Target
 from promote.cli import check_estate, main
-from promote.sandbox import Sandbox, accounts_for
+from promote.sandbox import Sandbox
 from promote.sandbox.server import write_running
 
-from .conftest import BBWS, RunAws, free_port
+from .conftest import BBWS, RunAws, data_plane
 from .functions import deploy, point_alias
 
 SIT = "815856636111"
@@ -60,14 +60,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     estate, _, _ = check_estate(BBWS)
     assert estate is not None
     state_dir = tmp_path_factory.mktemp("data-plane") / "state"
-    with Sandbox(
-        accounts=accounts_for(estate),
-        port=free_port(),
-        state_dir=state_dir,
-        estate=estate,
-        http_port=0,
-        https_port=0,
-    ) as running:
+    with data_plane(estate, state_dir) as running:
         write_running(state_dir, running, estate.name, BBWS)  # as `promote sandbox up` does
         yield running
 
