@@ -184,7 +184,8 @@ def _shell(step: ShellStep, target: Target, region: str) -> Outcome:
     try:
         result = subprocess.run(
             ["/bin/sh", "-c", step.command],
-            cwd=step.cwd, env=env, capture_output=True, text=True, timeout=seconds, check=False,
+            cwd=target.path(step.cwd or "."), env=env,
+            capture_output=True, text=True, timeout=seconds, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
         evidence.update(stdout=_tail(exc.stdout), stderr=_tail(exc.stderr))

@@ -57,6 +57,13 @@ class Target:
     http_connect: tuple[str, int] | None = None
     ca_file: Path | None = None
     plain_http_connect: tuple[str, int] | None = None
+    # Relative paths of steps (a shell step's cwd, a sync source, a terraform dir) are
+    # relative to this: the checkout the project is promoted from. None: the process's cwd.
+    workdir: Path | None = None
+
+    def path(self, relative: str) -> Path:
+        path = Path(relative)
+        return path if path.is_absolute() or self.workdir is None else self.workdir / path
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from fnmatch import fnmatch
-from pathlib import Path
 from typing import Any
 
 from promote.engine.steps.port import Outcome, StepErrored, Target
@@ -15,7 +14,7 @@ SHOWN = 50  # keys listed in the evidence per action; the counts are always comp
 
 
 def sync(target: Target, step: S3Sync, region: str) -> Outcome:
-    source = Path(step.source)
+    source = target.path(step.source)
     if not source.is_dir():
         raise StepErrored(f"s3.sync: the source {source} is not a directory")
     client = target.session.client("s3", region_name=region)
