@@ -13,7 +13,7 @@ from promote.model.policies import (
     SuccessCriterion,
     TrafficPolicy,
 )
-from promote.model.project import ApiRoute, Dependency, Project, ProjectKind
+from promote.model.project import ApiRoute, ArtifactSource, Dependency, Project, ProjectKind
 from promote.model.steps import HttpRequest, SmokeTest, Step
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Alarm",
     "ApiRoute",
     "ApprovalRequirement",
+    "ArtifactSource",
     "CanaryStep",
     "Check",
     "Condition",

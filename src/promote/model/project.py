@@ -53,6 +53,16 @@ class ApiRoute(StrictModel):
     alias: str = "live"
 
 
+class ArtifactSource(StrictModel):
+    """How a release is built once and promoted unchanged: a deterministic zip of the files
+    under ``source`` (relative to the estate's directory) that match ``include`` and not
+    ``exclude`` (globs on the path below ``source``)."""
+
+    source: str
+    include: list[str] = Field(default_factory=lambda: ["**/*"])
+    exclude: list[str] = Field(default_factory=lambda: ["**/__pycache__/**", "**/*.pyc"])
+
+
 class Project(StrictModel):
     name: str
     kind: ProjectKind
@@ -75,6 +85,7 @@ class Project(StrictModel):
     soak: dict[str, Soak] = Field(default_factory=dict)
     rollback: list[Step] = Field(default_factory=list)
     api: ApiRoute | None = None
+    artifact: ArtifactSource | None = None
 
     # The file the project was read from, for diagnostics. Not part of the YAML.
     _origin: str = PrivateAttr(default="<memory>")

@@ -5,6 +5,7 @@ The engine holds a registry keyed by the same names; this module only describes 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -22,7 +23,12 @@ class StepBase(Summarised, EnvironmentScoped):
 
 
 class LambdaDeploy(StepBase):
-    """Update the code from the release artifact, publish a version, create or shift the alias."""
+    """Update the code from the release artifact, publish a version, create or shift the alias.
+
+    The release is the project's ``artifact``, built once and promoted unchanged. A function
+    that does not exist yet (a new environment, the sandbox) is created when ``role`` is given,
+    with ``handler``, ``runtime``, ``memory``, ``function_timeout`` and ``environment``.
+    """
 
     target_field: ClassVar[str] = "function"
     kind: Literal["lambda.deploy"]
@@ -30,8 +36,16 @@ class LambdaDeploy(StepBase):
     alias: str = "live"
     artifact: str | None = None
     handler: str | None = None
+    runtime: str = "python3.12"
+    role: str | None = None
+    memory: int = Field(default=256, ge=128, le=10240)
+    function_timeout: Duration = timedelta(seconds=10)
+    environment: dict[str, str] = Field(default_factory=dict)
     # Lambda@Edge: the function must be created in us-east-1.
     edge: bool = False
+    # "all": the alias moves to the new version at once. "none": publish only; the project's
+    # canary policy moves the traffic (the engine sets this when a policy applies).
+    traffic: Literal["all", "none"] = "all"
 
 
 class LambdaAlias(StepBase):
