@@ -1,9 +1,11 @@
 """Approvals: who must say yes before a project deploys, and who may. Pure.
 
 A requirement is N distinct people holding a role (N of M). Each person counts once across
-all of a project's requirements, so "Tech Lead and DevOps Lead" needs two people even when
+all of a project's approvals, so "Tech Lead and DevOps Lead" needs two people even when
 one holds both roles. Under four eyes the person who started the run may not approve it.
-``manual`` precondition checks become requirements too: a person attests the item.
+``manual`` precondition checks, manual steps and success criteria become requirements with
+an ``item``: a person attests it, and one person may attest several items (the runbooks'
+checklists are signed by one DevOps Lead), each once.
 """
 
 from __future__ import annotations
@@ -46,7 +48,15 @@ class Tally:
 
     @property
     def approvers(self) -> list[str]:
-        return [person for people in self.granted for person in people]
+        people = [person for granted in self.granted for person in granted]
+        return list(dict.fromkeys(people))
+
+    def _approvals_by(self, person: str) -> bool:
+        return any(
+            person in granted
+            for req, granted in zip(self.requirements, self.granted, strict=True)
+            if req.item is None
+        )
 
     @property
     def satisfied(self) -> bool:
@@ -59,17 +69,19 @@ class Tally:
             return f"unknown person `{person}`: the estate's roles name {', '.join(known)}"
         if self.four_eyes and person == self.started_by:
             return f"`{person}` started this run; four eyes: someone else must approve"
-        if person in self.approvers:
-            return f"`{person}` has already approved; N of M needs distinct people"
-        if self._slot_for(person) is None:
+        if not self._slots_for(person):
+            if self._approvals_by(person):
+                return f"`{person}` has already approved; N of M needs distinct people"
             return f"`{person}` holds none of the roles still needed ({self.waiting_for()})"
         return None
 
     def grant(self, person: str) -> None:
-        slot = self._slot_for(person)
-        if slot is None or self.refusal(person) is not None:
+        """One approval slot the person fills, and every open item they may attest."""
+        slots = self._slots_for(person)
+        if not slots or self.refusal(person) is not None:
             raise ValueError(f"{person} may not approve")  # callers ask refusal() first
-        self.granted[slot].append(person)
+        for slot in slots:
+            self.granted[slot].append(person)
 
     def may_reject(self, person: str) -> str | None:
         """Anyone holding a required role may reject, except under four eyes the starter."""
@@ -96,8 +108,15 @@ class Tally:
             return self._known(person)
         return person in self.roles.get(requirement.role, ())
 
-    def _slot_for(self, person: str) -> int | None:
+    def _slots_for(self, person: str) -> list[int]:
+        slots: list[int] = []
+        approval_taken = self._approvals_by(person)
         for index, (req, got) in enumerate(zip(self.requirements, self.granted, strict=True)):
-            if len(got) < req.count and self._holds(person, req):
-                return index
-        return None
+            if len(got) >= req.count or person in got or not self._holds(person, req):
+                continue
+            if req.item is None:
+                if approval_taken:
+                    continue
+                approval_taken = True
+            slots.append(index)
+        return slots

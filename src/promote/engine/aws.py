@@ -19,9 +19,11 @@ from pathlib import Path
 import boto3
 
 from promote.engine import steps
+from promote.engine.artifacts import ArtifactError, ArtifactStore
 from promote.engine.journal import Redactor
-from promote.engine.ports import StepOutcome, Target
+from promote.engine.ports import AliasShift, StepOutcome, Target
 from promote.model import Check, Estate, SmokeTest, Step
+from promote.model.steps import TerraformStep
 
 SessionFactory = Callable[[str], boto3.Session]
 
@@ -39,6 +41,8 @@ class AwsExecutor:
         secrets: Iterable[str] = (),
         profiles: Mapping[str, str] | None = None,
         plain_http_connect: tuple[str, int] | None = None,
+        workdir: Path | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self._estate = estate
         self._sessions = sessions or self._profile_session
@@ -49,6 +53,8 @@ class AwsExecutor:
         self._redactor = Redactor(self._secrets)
         # Environment -> profile name, when not the estate's own (the sandbox's).
         self._profiles = dict(profiles or {})
+        self._workdir = workdir
+        self._state_dir = state_dir
         self._cache: dict[str, boto3.Session] = {}
         self._lock = threading.Lock()
 
@@ -60,6 +66,19 @@ class AwsExecutor:
 
     def smoke_test(self, target: Target, test: SmokeTest) -> StepOutcome:
         return self._outcome(steps.run_smoke_test(self._target(target), test))
+
+    def shift(self, target: Target, alias: AliasShift) -> StepOutcome:
+        where = self._target(target)
+        return self._outcome(
+            steps.shift_traffic(
+                where, alias.function, alias.alias, alias.version, alias.previous, alias.weight
+            )
+        )
+
+    def terraform_apply(self, target: Target, step: Step, plan_file: str) -> StepOutcome:
+        if not isinstance(step, TerraformStep):
+            raise TypeError(f"terraform_apply needs a terraform step, not {step.kind}")
+        return self._outcome(steps.apply_terraform(self._target(target), step, plan_file))
 
     def _outcome(self, outcome: steps.Outcome) -> StepOutcome:
         # Outputs stay whole: later steps use them (a captured id); the journal redacts
@@ -86,7 +105,21 @@ class AwsExecutor:
             http_connect=self._http_connect,
             ca_file=self._ca_file,
             plain_http_connect=self._plain_http_connect,
+            workdir=self._workdir,
+            artifact=target.artifact,
+            read_artifact=self._read_artifact,
+            scratch=self._scratch(target.run_id, target.project),
         )
+
+    def _read_artifact(self, sha256: str) -> bytes:
+        if self._state_dir is None:
+            raise ArtifactError("this executor has no state directory to read artifacts from")
+        return ArtifactStore(self._state_dir / "artifacts").read(sha256)
+
+    def _scratch(self, run_id: str, project: str) -> Path | None:
+        if self._state_dir is None:
+            return None
+        return self._state_dir / "runs" / run_id / "work" / project
 
     def _session(self, env: str) -> boto3.Session:
         # boto3 sessions are not thread-safe while they make clients: one per environment,

@@ -7,8 +7,9 @@ for approvals does not change that run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from promote.engine.approvals import Requirement
@@ -17,6 +18,8 @@ from promote.graph import DependencyGraph, Node
 from promote.interpolation import UndefinedVariable, project_variables, scope_for
 from promote.model import Estate, Project
 from promote.model.checks import ManualCheck
+from promote.model.policies import SuccessCriterion, TrafficPolicy
+from promote.model.steps import LambdaDeploy
 from promote.suggest import did_you_mean
 
 
@@ -30,16 +33,27 @@ class ProjectSpec:
     steps: list[dict[str, Any]]
     smoke_tests: list[dict[str, Any]]
     rollback: list[dict[str, Any]]
+    # The release: {project, sha256, label, size, kind}; None for a project with nothing to
+    # build (see artifacts.py).
+    artifact: dict[str, Any] | None = None
+    # Traffic steps after the smoke tests: [{weight, bake_seconds}], ending at 100.
+    canary: list[dict[str, Any]] = field(default_factory=list)
+    # Success criteria: people sign off the manual ones; metric ones are listed for the
+    # analysis that judges them (not this engine's).
+    sign_offs: list[Requirement] = field(default_factory=list)
+    metric_criteria: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data["requirements"] = [r.to_json() for r in self.requirements]
+        data["sign_offs"] = [r.to_json() for r in self.sign_offs]
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProjectSpec:
         fields = dict(data)
         fields["requirements"] = [Requirement.from_json(r) for r in data["requirements"]]
+        fields["sign_offs"] = [Requirement.from_json(r) for r in data.get("sign_offs", [])]
         return cls(**fields)
 
 
@@ -53,8 +67,11 @@ class RunSpec:
     four_eyes: bool
     approval_ttl: float  # seconds an approval wait lasts before the project fails
     roles: dict[str, list[str]]  # role -> people
+    titles: dict[str, str]  # role -> its title, e.g. tech_lead -> Tech Lead
     layers: list[list[str]]
     projects: dict[str, ProjectSpec] = field(default_factory=dict)
+    # Bake times are multiplied by this (the demo's --time-scale); 1 in real promotions.
+    time_scale: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -74,9 +91,12 @@ def make_run_spec(
     run_id: str,
     started_by: str,
     projects: Sequence[str] | None = None,
+    *,
+    artifacts: Mapping[str, dict[str, Any]] | None = None,
+    time_scale: float = 1.0,
 ) -> RunSpec:
     environment = estate.environment(env)
-    chosen = _select(estate, projects)
+    chosen = select_projects(estate, projects)
     names = {p.name for p in chosen}
     base = scope_for(estate.spec.environments, env)
     return RunSpec(
@@ -88,12 +108,17 @@ def make_run_spec(
         four_eyes=environment.four_eyes,
         approval_ttl=estate.spec.approval_ttl.total_seconds(),
         roles={name: list(role.people) for name, role in estate.spec.roles.items()},
+        titles={name: role.title for name, role in estate.spec.roles.items()},
         layers=_layers(estate, chosen),
-        projects={p.name: _project_spec(estate, p, env, names, base) for p in chosen},
+        projects={
+            p.name: _project_spec(estate, p, env, names, base, (artifacts or {}).get(p.name))
+            for p in chosen
+        },
+        time_scale=time_scale,
     )
 
 
-def _select(estate: Estate, projects: Sequence[str] | None) -> list[Project]:
+def select_projects(estate: Estate, projects: Sequence[str] | None) -> list[Project]:
     if projects is None:
         return list(estate.projects)
     known = [p.name for p in estate.projects]
@@ -115,9 +140,21 @@ def _layers(estate: Estate, chosen: list[Project]) -> list[list[str]]:
 
 
 def _project_spec(
-    estate: Estate, project: Project, env: str, chosen: set[str], base: dict[str, str]
+    estate: Estate,
+    project: Project,
+    env: str,
+    chosen: set[str],
+    base: dict[str, str],
+    artifact: dict[str, Any] | None,
 ) -> ProjectSpec:
     checks = [c for c in project.preconditions if c.applies_to(env)]
+    canary = _canary(project.canary.get(env))
+    criteria = project.success_criteria.get(env, [])
+
+    def title(role: str | None) -> str:
+        found = estate.spec.roles.get(role) if role else None
+        return found.title if found else (role or "anyone with a role")
+
     try:
         variables = project_variables(base, project.vars)
     except UndefinedVariable:
@@ -128,10 +165,51 @@ def _project_spec(
         variables=variables,
         checks=[_dump(c) for c in checks if not isinstance(c, ManualCheck)],
         requirements=_requirements(estate, project, env, checks),
-        steps=[_dump(s) for s in project.steps if s.applies_to(env)],
+        steps=[_step(s, canary) for s in project.steps if s.applies_to(env)],
         smoke_tests=[_dump(t) for t in project.smoke_tests if t.applies_to(env)],
         rollback=[_dump(s) for s in project.rollback if s.applies_to(env)],
+        artifact=artifact,
+        canary=canary,
+        sign_offs=[
+            Requirement(c.role, 1, f"{title(c.role)} sign-off", c.manual)
+            for c in criteria
+            if c.manual
+        ],
+        metric_criteria=[_criterion(c) for c in criteria if c.when],
     )
+
+
+def _canary(policy: TrafficPolicy | None) -> list[dict[str, Any]]:
+    """The policy as constant-weight steps ending at 100 percent; none without a policy."""
+    if policy is None:
+        return []
+    steps: list[tuple[int, timedelta | None]]
+    if policy.strategy == "all_at_once":
+        steps = [(100, None)]
+    elif policy.strategy == "linear":
+        assert policy.step_weight is not None  # the model requires it for linear
+        weights = list(range(policy.step_weight, 100, policy.step_weight))
+        steps = [(w, policy.interval) for w in weights]
+    else:
+        steps = [(s.weight, s.bake) for s in policy.steps if 0 < s.weight < 100]
+    steps = [s for s in steps if s[0] < 100] + [(100, None)]
+    return [
+        {"weight": weight, "bake_seconds": bake.total_seconds() if bake else 0.0}
+        for weight, bake in steps
+    ]
+
+
+def _step(step: Any, canary: list[dict[str, Any]]) -> dict[str, Any]:
+    dumped = _dump(step)
+    if isinstance(step, LambdaDeploy) and canary:
+        dumped["traffic"] = "none"  # the canary steps move the traffic
+    return dumped
+
+
+def _criterion(criterion: SuccessCriterion) -> str:
+    assert criterion.when is not None
+    text = str(criterion.when)
+    return f"{text} ({criterion.scope})" if criterion.scope else text
 
 
 def _requirements(

@@ -24,6 +24,8 @@ class Target:
     account_id: str
     region: str
     variables: dict[str, str] = field(default_factory=dict)
+    # The release being promoted: {project, sha256, label, size, kind} (see artifacts.py).
+    artifact: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,3 +54,23 @@ class Executor(Protocol):
     def step(self, target: Target, step: Step) -> StepOutcome: ...
 
     def smoke_test(self, target: Target, test: SmokeTest) -> StepOutcome: ...
+
+    def shift(self, target: Target, alias: AliasShift) -> StepOutcome:
+        """Move a Lambda alias to ``weight`` percent on the new version (a canary step)."""
+        ...
+
+    def terraform_apply(self, target: Target, step: Step, plan_file: str) -> StepOutcome:
+        """Apply the plan that ``step`` (a terraform step) saved; ``step`` itself plans."""
+        ...
+
+
+@dataclass(frozen=True)
+class AliasShift:
+    function: str
+    alias: str
+    version: str
+    previous: str
+    weight: int  # percent on ``version``; the rest stays on ``previous``
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

@@ -22,21 +22,25 @@ from dbos import DBOS, DBOSClient, SetWorkflowID
 from ulid import ULID
 
 from promote.engine.approvals import Requirement, Tally
+from promote.engine.artifacts import ArtifactStore
 from promote.engine.errors import ApprovalRefused, UnknownProject, UnknownRun
 from promote.engine.journal import Journal, Redactor
+from promote.engine.ledger import Ledger
 from promote.engine.phases import RunPhase
-from promote.engine.plan import make_run_spec
+from promote.engine.plan import make_run_spec, select_projects
 from promote.engine.ports import Executor
-from promote.engine.status import RunStatus, fold
-from promote.engine.workflow import (
+from promote.engine.releases import resolve
+from promote.engine.runtime import (
     Runtime,
     approval_topic,
     begin_stop,
     install,
     journal_path,
-    run_workflow,
+    project_workflow_id,
     wait_stopped,
 )
+from promote.engine.status import RunStatus, fold
+from promote.engine.workflow import DEFAULT_PER_ACCOUNT, register_queue, run_workflow
 from promote.errors import UsageError
 from promote.model import Estate
 
@@ -117,7 +121,11 @@ class RunControl:
         who = by or getpass.getuser()
         self._client.cancel_workflow(run_id)
         for project in status.projects:
-            self._client.send(run_id, {"decision": "abort", "person": who}, approval_topic(project))
+            child = project_workflow_id(run_id, project)
+            if self._exists(child):
+                self._client.cancel_workflow(child)
+                message = {"decision": "abort", "person": who}
+                self._client.send(child, message, approval_topic(project))
         self.journal(run_id).append(
             "run:aborted", "run.finished", None, {"phase": "Aborted", "reason": f"aborted by {who}"}
         )
@@ -134,9 +142,9 @@ class RunControl:
         if entry.phase.is_final:
             raise ApprovalRefused(f"{project} has already ended: {entry.phase.value}")
         spec: dict[str, Any] = status.spec
-        required = [Requirement.from_json(r) for r in spec["projects"][project]["requirements"]]
-        if not required:
-            raise ApprovalRefused(f"{project} needs no approval in {spec['environment']}")
+        required = [Requirement.from_json(r) for r in entry.requirements]
+        if not entry.waiting_for:
+            raise ApprovalRefused(f"{project} is not waiting for approval ({entry.phase.value})")
         tally = Tally(required, spec["roles"], spec["started_by"], spec["four_eyes"])
         for person in entry.approvers:
             tally.grant(person)
@@ -146,9 +154,14 @@ class RunControl:
         self, run_id: str, project: str, decision: str, person: str, comment: str | None
     ) -> None:
         message = {"decision": decision, "person": person, "comment": comment}
-        # The same decision sent twice (a retried command) is delivered once.
-        key = f"{run_id}:{project}:{decision}:{person}"
-        self._client.send(run_id, message, approval_topic(project), idempotency_key=key)
+        # The same decision sent twice to one gate (a retried command) is delivered once.
+        gate = self.status(run_id).projects[project].gate
+        key = f"{run_id}:{project}:{gate}:{decision}:{person}"
+        child = project_workflow_id(run_id, project)
+        self._client.send(child, message, approval_topic(project), idempotency_key=key)
+
+    def _exists(self, workflow_id: str) -> bool:
+        return bool(self._client.list_workflows(workflow_ids=[workflow_id]))
 
     def _workflow_state(self, run_id: str) -> str | None:
         try:
@@ -175,6 +188,7 @@ class Engine:
         *,
         executor: Executor,
         secrets: Iterable[str] = (),
+        per_account: int = DEFAULT_PER_ACCOUNT,
     ) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.state_dir = state_dir
@@ -189,12 +203,21 @@ class Engine:
             }
         )
         DBOS.launch()
+        register_queue(per_account)
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.runtime.ledger
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        return ArtifactStore(self.state_dir / "artifacts")
 
     def close(self, timeout: float = 10) -> None:
         """Stops this worker. Runs stop at their next step and stay PENDING; the next
         engine on the same database resumes them."""
-        for run_id, project in begin_stop():
-            DBOS.send(run_id, {"decision": "wake"}, approval_topic(project))
+        for workflow_id, topic in begin_stop():
+            DBOS.send(workflow_id, {"decision": "wake"}, topic)
         wait_stopped(timeout)
         DBOS.destroy()
         self.control.close()
@@ -212,9 +235,26 @@ class Engine:
         env: str,
         projects: Sequence[str] | None = None,
         started_by: str | None = None,
+        *,
+        estate_dir: Path | None = None,
+        time_scale: float = 1.0,
     ) -> str:
+        """Starts a run. Raises PromotionRefused when a release has not succeeded in the
+        environment before ``env`` on the promotion path."""
+        chosen = select_projects(estate, projects)
+        releases = resolve(
+            estate, estate_dir or Path("."), env, chosen, self.ledger, self.artifacts
+        )
         run_id = new_run_id(env)
-        spec = make_run_spec(estate, env, run_id, started_by or getpass.getuser(), projects)
+        spec = make_run_spec(
+            estate,
+            env,
+            run_id,
+            started_by or getpass.getuser(),
+            projects,
+            artifacts=releases,
+            time_scale=time_scale,
+        )
         # Journaled here too, so status knows the run as soon as this returns.
         self.runtime.journal(run_id).append(
             _STARTED_KEY, "run.started", None, {"spec": spec.to_json()}

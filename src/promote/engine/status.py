@@ -17,7 +17,9 @@ from promote.engine.phases import ProjectPhase, RunPhase
 class ProjectStatus:
     phase: ProjectPhase = ProjectPhase.PENDING
     reason: str | None = None  # why it ended as it did, or what it waits for
-    approvers: list[str] = field(default_factory=list)
+    approvers: list[str] = field(default_factory=list)  # of the gate it waits at
+    requirements: list[dict[str, Any]] = field(default_factory=list)  # that gate's
+    gate: int = 0  # how many approval gates it reached (approval, confirmation, sign-off)
 
     @property
     def waiting_for(self) -> str | None:
@@ -61,6 +63,11 @@ def _apply(status: RunStatus, event: Mapping[str, Any]) -> None:
         entry = status.projects.setdefault(project, ProjectStatus())
         entry.phase = ProjectPhase(data["phase"])
         entry.reason = data.get("reason")
+    elif kind == "approval.requested" and project:
+        entry = status.projects.setdefault(project, ProjectStatus())
+        entry.gate += 1
+        entry.approvers = []
+        entry.requirements = list(data.get("requirements", []))
     elif kind == "approval.given" and project:
         status.projects.setdefault(project, ProjectStatus()).approvers.append(data["person"])
     elif kind == "run.finished":

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from promote.engine.ports import StepOutcome, Target
+from promote.engine.ports import AliasShift, StepOutcome, Target
 from promote.model import Check, Estate, EstateSpec, Project, SmokeTest, Step
 
 SPEC: dict[str, Any] = {
@@ -37,7 +37,9 @@ SPEC: dict[str, Any] = {
             "four_eyes": True,
         },
     },
-    "promotion_path": ["dev", "sit"],
+    # The path starts at sit so that tests of gates start there; tests of the promotion
+    # path itself give ["dev", "sit"].
+    "promotion_path": ["sit"],
     "roles": {
         "tech_lead": {"title": "Tech Lead", "people": ["ann", "bob"]},
         "devops_lead": {"title": "DevOps Lead", "people": ["dan", "eve"]},
@@ -129,6 +131,12 @@ class FakeExecutor:
 
     def smoke_test(self, target: Target, test: SmokeTest) -> StepOutcome:
         return self._run(target, test.name)
+
+    def shift(self, target: Target, alias: AliasShift) -> StepOutcome:
+        return self._run(target, f"shift {alias.function} to {alias.weight}")
+
+    def terraform_apply(self, target: Target, step: Step, plan_file: str) -> StepOutcome:
+        return self._run(target, f"apply {step.name or step.summary()}")
 
     def _run(self, target: Target, name: str) -> StepOutcome:
         self.calls.append(name)

@@ -272,15 +272,15 @@ def test_an_invalidation_of_an_unknown_distribution_errors(target: Target) -> No
         run_step(target, step(kind="cloudfront.invalidate", distribution="cdn.sit.kimmyai.io"))
 
 
-def test_kinds_the_engine_runs_are_refused(target: Target) -> None:
-    for fields in (
-        {"kind": "manual", "instructions": "approve the CR"},
-        {"kind": "terraform", "dir": "infra"},
-        {"kind": "python", "entry": "bbws.deploy:main"},
-        {"kind": "lambda.deploy", "function": FUNCTION},  # needs the release's artifact
-    ):
-        with pytest.raises(UnsupportedKind):
-            run_step(target, step(**fields))
+def test_manual_steps_are_the_engines_to_run(target: Target) -> None:
+    with pytest.raises(UnsupportedKind):
+        run_step(target, step(kind="manual", instructions="approve the CR"))
+
+
+def test_lambda_deploy_without_a_built_artifact_fails_and_says_why(target: Target) -> None:
+    outcome = run_step(target, step(kind="lambda.deploy", function=FUNCTION))
+    assert not outcome.passed
+    assert "give the project an `artifact:`" in outcome.summary
 
 
 def test_an_invalidation_finds_the_distribution_by_its_alias(target: Target) -> None:

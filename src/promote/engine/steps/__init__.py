@@ -2,7 +2,13 @@
 smoke tests against one target account. See :mod:`promote.engine.steps.port` for the types."""
 
 from promote.engine.steps.checks import run_check
-from promote.engine.steps.kinds import run_smoke_test, run_step, shift_alias
+from promote.engine.steps.kinds import (
+    apply_terraform,
+    run_smoke_test,
+    run_step,
+    shift_alias,
+    shift_traffic,
+)
 from promote.engine.steps.port import Outcome, StepErrored, Target, UnsupportedKind
 
 __all__ = [
@@ -10,8 +16,10 @@ __all__ = [
     "StepErrored",
     "Target",
     "UnsupportedKind",
+    "apply_terraform",
     "run_check",
     "run_smoke_test",
     "run_step",
     "shift_alias",
+    "shift_traffic",
 ]

@@ -10,14 +10,17 @@ import hashlib
 import http.client
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import singledispatch
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from promote.engine.steps import lambda_deploy, terraform
 from promote.engine.steps.checks import run_check, scope
 from promote.engine.steps.port import (
     Outcome,
@@ -29,6 +32,7 @@ from promote.engine.steps.port import (
     passed,
     redacted,
 )
+from promote.engine.steps.python_step import run_python
 from promote.engine.steps.smoke import assess, request_evidence, send
 from promote.engine.steps.sync import sync
 from promote.interpolation import UndefinedVariable
@@ -38,11 +42,14 @@ from promote.model.steps import (
     HttpRequest,
     HttpStep,
     LambdaAlias,
+    LambdaDeploy,
+    PythonStep,
     S3Sync,
     ShellStep,
     SmokeTest,
     Step,
     StepBase,
+    TerraformStep,
 )
 
 if TYPE_CHECKING:
@@ -54,7 +61,8 @@ OUTPUT_LIMIT = 4096  # characters of a command's stdout and stderr kept (the tai
 
 def run_step(target: Target, step: Step) -> Outcome:
     """Run one step. Raises StepErrored when AWS or the network failed, and UnsupportedKind
-    for kinds the engine runs itself (manual, python, terraform, lambda.deploy)."""
+    for the kind the engine runs itself (manual: people confirm it). A terraform step plans;
+    :func:`apply_terraform` applies the saved plan once the engine has the approvals."""
     try:
         filled = fill(step, scope(target))
     except UndefinedVariable as exc:
@@ -124,6 +132,56 @@ def _alias(step: LambdaAlias, target: Target, region: str) -> Outcome:
 @_step.register
 def _sync(step: S3Sync, target: Target, region: str) -> Outcome:
     return sync(target, step, region)
+
+
+@_step.register
+def _python(step: PythonStep, target: Target, region: str) -> Outcome:
+    return run_python(step, target, region)
+
+
+@_step.register
+def _deploy(step: LambdaDeploy, target: Target, region: str) -> Outcome:
+    artifact = target.artifact
+    if not artifact or artifact.get("kind") != "zip" or target.read_artifact is None:
+        return failed(
+            f"{step.summary()}: nothing to deploy: give the project an `artifact:` to build",
+            artifact=dict(artifact or {}),
+        )
+    sha = str(artifact["sha256"])
+    code = target.read_artifact(sha)
+    return lambda_deploy.deploy(step, target, region, code, sha, str(artifact["label"]))
+
+
+@_step.register
+def _plan(step: TerraformStep, target: Target, region: str) -> Outcome:
+    return terraform.plan(step, target, region, _plan_dir(target, step))
+
+
+def _plan_dir(target: Target, step: TerraformStep) -> Path:
+    base = target.scratch or Path(tempfile.gettempdir()) / "promote-terraform"
+    which = hashlib.sha256(f"{step.dir}\0{step.name}\0{step.workspace}".encode()).hexdigest()
+    return base / "terraform" / which[:16]
+
+
+def apply_terraform(target: Target, step: TerraformStep, plan_file: str) -> Outcome:
+    """Apply the plan a terraform step saved (the engine asked for any approval it needed)."""
+    try:
+        filled = fill(step, scope(target))
+    except UndefinedVariable as exc:
+        return failed(f"{step.summary()}: undefined variable ${{{exc.name}}}", undefined=exc.name)
+    outcome = terraform.apply(filled, target, filled.region or target.region, Path(plan_file))
+    return redacted(outcome, target.secrets)
+
+
+def shift_traffic(
+    target: Target, function: str, alias: str, version: str, previous: str, weight: int
+) -> Outcome:
+    """A canary step: ``weight`` percent of ``function:alias`` on ``version``."""
+    with _infrastructure(f"shift {function}:{alias}"):
+        outcome = lambda_deploy.shift(
+            target, target.region, function, alias, version, previous or None, weight
+        )
+    return redacted(outcome, target.secrets)
 
 
 def shift_alias(

@@ -10,7 +10,7 @@ kind needs: filling templates from the target's scope, and redacting secrets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,6 +60,12 @@ class Target:
     # Relative paths of steps (a shell step's cwd, a sync source, a terraform dir) are
     # relative to this: the checkout the project is promoted from. None: the process's cwd.
     workdir: Path | None = None
+    # The release being promoted ({project, sha256, label, size, kind}) and how to read its
+    # zip by sha256, for lambda.deploy.
+    artifact: Mapping[str, Any] | None = None
+    read_artifact: Callable[[str], bytes] | None = None
+    # Where a run keeps files between its steps (terraform's saved plans).
+    scratch: Path | None = None
 
     def path(self, relative: str) -> Path:
         path = Path(relative)
