@@ -43,6 +43,7 @@ class AwsExecutor:
         plain_http_connect: tuple[str, int] | None = None,
         workdir: Path | None = None,
         state_dir: Path | None = None,
+        inputs: Mapping[str, str] | None = None,
     ) -> None:
         self._estate = estate
         self._sessions = sessions or self._profile_session
@@ -53,6 +54,10 @@ class AwsExecutor:
         self._redactor = Redactor(self._secrets)
         # Environment -> profile name, when not the estate's own (the sandbox's).
         self._profiles = dict(profiles or {})
+        # Secret run inputs (``${token}``): only ever here, in this process's memory.
+        self._inputs = dict(inputs or {})
+        self._secrets = self._secrets | frozenset(v for v in self._inputs.values() if v)
+        self._redactor = Redactor(self._secrets)
         self._workdir = workdir
         self._state_dir = state_dir
         self._cache: dict[str, boto3.Session] = {}
@@ -92,7 +97,7 @@ class AwsExecutor:
 
     def _target(self, target: Target) -> steps.Target:
         environment = self._estate.environment(target.environment)
-        variables = dict(target.variables)
+        variables = {**target.variables, **self._inputs}
         if environment.credentials.profile:
             variables.setdefault("profile", environment.credentials.profile)
         return steps.Target(

@@ -1,5 +1,6 @@
-"""The engine's commands: ``run``, ``approve``, ``reject``, ``abort``, ``status``, ``logs``
-and ``verify``, registered on the main app by :mod:`promote.cli`.
+"""The engine's commands that act: ``run``, ``worker``, ``approve``, ``reject``, ``abort``
+and ``rollback``, registered on the main app by :mod:`promote.cli` with the read-only ones of
+:mod:`promote.engine.cli_views`.
 
 ``promote run`` is the worker for the run it starts: it shows the run's progress and exits
 with its final phase (0 Succeeded, 3 Failed, 4 Errored, 5 Aborted). The other commands go
@@ -10,81 +11,77 @@ them, so that ``promote validate`` starts as fast as before.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from enum import StrEnum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from promote.engine.errors import JournalBroken, UnknownRun
-from promote.engine.journal import Journal
-from promote.engine.journal import verify as verify_journal
+from promote.engine.cli_views import (
+    _AWS_OVERRIDES,
+    DEFAULT_SANDBOX_DIR,
+    DEFAULT_STATE_DIR,
+    POLL_SECONDS,
+    CommentOpt,
+    DatabaseUrl,
+    Format,
+    FormatOpt,
+    PersonOpt,
+    ProjectOpt,
+    RunId,
+    StateDir,
+    _change_line,
+    _control,
+    _json_errors,
+    _run_ids,
+    _show,
+    _valid_estate,
+    logs,
+    report,
+    status,
+    stdout,
+    summarise,
+    verify,
+)
 from promote.engine.phases import ProjectPhase
+from promote.engine.plan import DEFAULT_PER_ACCOUNT
 from promote.engine.ports import Executor
 from promote.engine.status import RunStatus
-from promote.errors import EstateInvalid, UsageError
+from promote.errors import UsageError
 from promote.model import Estate
 from promote.sandbox.server import Running, config_paths, running
 
 if TYPE_CHECKING:
     from promote.engine.runs import RunControl
 
-DEFAULT_STATE_DIR = Path(".promote")
-DEFAULT_SANDBOX_DIR = Path(".promote/sandbox")
-POLL_SECONDS = 0.1
-# Variables that would win over the sandbox's profiles and reach real AWS.
-_AWS_OVERRIDES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_ENDPOINT_URL",
-)
-
-stdout = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
-
-
-class Format(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-
-
-StateDir = Annotated[
-    Path, typer.Option("--state-dir", help="Where runs live: dbos.sqlite and runs/<id>/.")
-]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="The DBOS system database; default sqlite under --state-dir. "
-        "A postgresql:// URL lets workers share it.",
-    ),
-]
-RunId = Annotated[str, typer.Argument(help="The run's id, as `promote run` printed it.")]
-ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="The project to decide on.")]
-PersonOpt = Annotated[str, typer.Option("--as", help="Who decides: a person of the roles.")]
-CommentOpt = Annotated[str | None, typer.Option("--comment", help="Recorded in the journal.")]
-FormatOpt = Annotated[
-    Format, typer.Option("--format", "-f", help="text for people, json for scripts.")
-]
-
 # The seam between the CLI and the accounts: tests replace it with a fake executor.
-ExecutorFactory = Callable[[Estate, Running | None], Executor]
+ExecutorFactory = Callable[[Estate, "Running | None", "Context"], Executor]
 
 
-def aws_executor(estate: Estate, sandbox: Running | None) -> Executor:
+@dataclass(frozen=True)
+class Context:
+    """What a worker knows beyond the estate: secret inputs (kept in memory only), where
+    step paths are relative to, and its state directory (artifacts, plans)."""
+
+    inputs: dict[str, str]
+    estate_dir: Path
+    state_dir: Path
+
+
+def aws_executor(estate: Estate, sandbox: Running | None, context: Context) -> Executor:
     from promote.engine.aws import AwsExecutor
 
+    common: dict[str, Any] = {
+        "secrets": context.inputs.values(),
+        "inputs": context.inputs,
+        "workdir": context.estate_dir,
+        "state_dir": context.state_dir,
+    }
     if sandbox is None:
-        return AwsExecutor(estate)
+        return AwsExecutor(estate, **common)
     if sandbox.http_port is None or sandbox.https_port is None or sandbox.ca_file is None:
         # Without its gateway, smoke tests would go to the real hosts.
         raise UsageError(
@@ -99,71 +96,228 @@ def aws_executor(estate: Estate, sandbox: Running | None) -> Executor:
         plain_http_connect=("127.0.0.1", sandbox.http_port),
         ca_file=Path(sandbox.ca_file),
         profiles=sandbox.profiles,
+        **common,
     )
 
 
 make_executor: ExecutorFactory = aws_executor
 
+Directory = Annotated[
+    Path, typer.Argument(help="The estate folder (holds estate.yaml and projects/).")
+]
+SandboxOpt = Annotated[
+    bool, typer.Option("--sandbox", help="Promote into the running `promote sandbox`.")
+]
+SandboxDir = Annotated[
+    Path, typer.Option("--sandbox-state-dir", help="The sandbox's state directory.")
+]
+SecretOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--secret",
+        help="NAME=VARIABLE: the estate's input NAME is read from the environment variable "
+        "VARIABLE (e.g. --secret token=SIT_TOKEN). Held in memory only: never in the run "
+        "spec, the journal or the logs. Give it again to `promote worker` after a crash.",
+    ),
+]
+PerAccountOpt = Annotated[
+    int,
+    typer.Option(
+        "--per-account", min=1, help="At most this many projects act in one account at once."
+    ),
+]
+StartedBy = Annotated[
+    str | None, typer.Option("--started-by", help="Who starts the run; default your login.")
+]
 
-def run(
-    environment: Annotated[str, typer.Argument(help="The environment to promote into.")],
-    directory: Annotated[
-        Path, typer.Argument(help="The estate folder (holds estate.yaml and projects/).")
-    ] = Path("."),
-    projects: Annotated[
-        str | None,
-        typer.Option("--projects", help="Comma-separated projects; default all of them."),
-    ] = None,
-    sandbox: Annotated[
-        bool, typer.Option("--sandbox", help="Promote into the running `promote sandbox`.")
-    ] = False,
-    sandbox_state_dir: Annotated[
-        Path, typer.Option("--sandbox-state-dir", help="The sandbox's state directory.")
-    ] = DEFAULT_SANDBOX_DIR,
-    state_dir: StateDir = DEFAULT_STATE_DIR,
-    database_url: DatabaseUrl = None,
-    started_by: Annotated[
-        str | None, typer.Option("--started-by", help="Who starts the run; default your login.")
-    ] = None,
-    output: FormatOpt = Format.TEXT,
-) -> int:
-    """Promote the estate into ENVIRONMENT and follow the run until it ends.
 
-    Prints each project's phase changes and what it waits for, then a summary. Approve
-    from another terminal with `promote approve RUN --project P --as PERSON`. Exit code:
-    0 Succeeded, 3 Failed, 4 Errored, 5 Aborted.
-    """
-    _json_errors(output is Format.JSON)
+@dataclass
+class _Worker:
+    estate: Estate
+    state_dir: Path
+    database_url: str | None
+    executor: Executor
+
+    @property
+    def where(self) -> str:
+        return "" if self.state_dir == DEFAULT_STATE_DIR else f" --state-dir {self.state_dir}"
+
+
+def _worker(
+    directory: Path,
+    sandbox: bool,
+    sandbox_state_dir: Path,
+    state_dir: Path,
+    database_url: str | None,
+    secrets: list[str] | None,
+) -> _Worker:
     estate = _valid_estate(directory)
-    estate.environment(environment)  # an unknown environment is refused before any work
     target = _use_sandbox(sandbox_state_dir) if sandbox else None
     if target is not None and state_dir == DEFAULT_STATE_DIR and database_url is None:
         # Runs in the sandbox keep a database of their own: an engine resumes every
         # unfinished run of its database with its own executor, and a sandbox run must
         # never be resumed against the real accounts, nor a real one against the sandbox.
         state_dir = sandbox_state_dir / "engine"
-    executor = make_executor(estate, target)
+    context = Context(_inputs(estate, secrets or []), directory.resolve(), state_dir)
+    return _Worker(estate, state_dir, database_url, make_executor(estate, target, context))
+
+
+def _inputs(estate: Estate, given: list[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in given:
+        name, sep, variable = item.partition("=")
+        if not sep or not name or not variable:
+            raise UsageError(f"--secret {item!r}: write NAME=VARIABLE, e.g. token=SIT_TOKEN")
+        if name not in estate.spec.inputs:
+            known = ", ".join(sorted(estate.spec.inputs)) or "none"
+            raise UsageError(f"--secret {name}: the estate declares no such input ({known})")
+        value = os.environ.get(variable)
+        if not value:
+            raise UsageError(f"--secret {name}={variable}: ${variable} is not set or is empty")
+        values[name] = value
+    return values
+
+
+def run(
+    environment: Annotated[str, typer.Argument(help="The environment to promote into.")],
+    directory: Directory = Path("."),
+    projects: Annotated[
+        str | None,
+        typer.Option("--projects", help="Comma-separated projects; default all of them."),
+    ] = None,
+    sandbox: SandboxOpt = False,
+    sandbox_state_dir: SandboxDir = DEFAULT_SANDBOX_DIR,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    database_url: DatabaseUrl = None,
+    started_by: StartedBy = None,
+    secret: SecretOpt = None,
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            "--time-scale",
+            min=0.0,
+            help="Multiply bake times by this (0.001 turns 15m into 0.9 s, for demos). "
+            "Printed and journaled.",
+        ),
+    ] = 1.0,
+    per_account: PerAccountOpt = DEFAULT_PER_ACCOUNT,
+    output: FormatOpt = Format.TEXT,
+) -> int:
+    """Promote the estate into ENVIRONMENT and follow the run until it ends.
+
+    Projects run in dependency order, independent ones in parallel. Each release must have
+    succeeded in the environment before ENVIRONMENT on promotion_path (PRM044 otherwise).
+    Prints each project's progress and what it waits for, then a summary. Approve from
+    another terminal with `promote approve RUN --project P --as PERSON`. Exit code:
+    0 Succeeded, 3 Failed, 4 Errored, 5 Aborted.
+    """
+    _json_errors(output is Format.JSON)
+    worker = _worker(directory, sandbox, sandbox_state_dir, state_dir, database_url, secret)
+    worker.estate.environment(environment)  # an unknown environment is refused first
     from promote.engine.runs import Engine
 
     chosen = [p.strip() for p in projects.split(",") if p.strip()] if projects else None
     text = output is Format.TEXT
-    with Engine(state_dir, database_url, executor=executor) as engine:
-        run_id = engine.start_run(estate, environment, chosen, started_by)
-        where = "" if state_dir == DEFAULT_STATE_DIR else f" --state-dir {state_dir}"
+    with Engine(
+        worker.state_dir, database_url, executor=worker.executor, per_account=per_account
+    ) as engine:
+        run_id = engine.start_run(
+            worker.estate,
+            environment,
+            chosen,
+            started_by,
+            estate_dir=directory.resolve(),
+            time_scale=time_scale,
+        )
         if text:
-            stdout.print(f"run {run_id} started (runs under {state_dir})", highlight=False)
-        try:
-            status = _follow(engine.control, run_id, text, where)
-        except KeyboardInterrupt:
-            # The engine stops the run at its next step; it stays pending, not lost.
-            stdout.print(
-                f"interrupted: run {run_id} stays pending; the next engine on "
-                f"{state_dir} (the next `promote run` with the same target) resumes it",
-                highlight=False,
-            )
-            return 130
+            stdout.print(f"run {run_id} started (runs under {worker.state_dir})", highlight=False)
+            if time_scale != 1.0:
+                stdout.print(f"bake times scaled by {time_scale:g} (--time-scale)")
+        status = _follow_or_stop(engine.control, run_id, text, worker)
+    if status is None:
+        return 130
     _show(status, output)
     return status.phase.exit_code
+
+
+def worker(
+    directory: Directory = Path("."),
+    sandbox: SandboxOpt = False,
+    sandbox_state_dir: SandboxDir = DEFAULT_SANDBOX_DIR,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    database_url: DatabaseUrl = None,
+    secret: SecretOpt = None,
+    per_account: PerAccountOpt = DEFAULT_PER_ACCOUNT,
+    until_idle: Annotated[
+        bool,
+        typer.Option("--until-idle", help="Exit once no run is left unfinished."),
+    ] = False,
+) -> int:
+    """Serve runs: resume every unfinished run of the system database (after a crash or
+    `kill -9`) and take queued projects, until Ctrl-C (or, with --until-idle, until no run is
+    left). Several workers may share a postgresql:// --database-url."""
+    found = _worker(directory, sandbox, sandbox_state_dir, state_dir, database_url, secret)
+    from promote.engine.runs import Engine
+
+    with Engine(
+        found.state_dir, database_url, executor=found.executor, per_account=per_account
+    ) as engine:
+        stdout.print(f"worker on {engine.control.database_url}", highlight=False)
+        try:
+            while not (until_idle and not _unfinished(engine.control, found.state_dir)):
+                time.sleep(POLL_SECONDS * 5)
+        except KeyboardInterrupt:
+            stdout.print("worker stopping: unfinished runs stay pending", highlight=False)
+    return 0
+
+
+def rollback(
+    run_id: RunId,
+    directory: Directory = Path("."),
+    sandbox: SandboxOpt = False,
+    sandbox_state_dir: SandboxDir = DEFAULT_SANDBOX_DIR,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    database_url: DatabaseUrl = None,
+    started_by: StartedBy = None,
+    secret: SecretOpt = None,
+    output: FormatOpt = Format.TEXT,
+) -> int:
+    """Roll run RUN back: every project it promoted runs its rollback steps, last layer
+    first, and the ledger gets the releases that were there before. A new run; exit codes
+    as for `promote run`."""
+    _json_errors(output is Format.JSON)
+    found = _worker(directory, sandbox, sandbox_state_dir, state_dir, database_url, secret)
+    from promote.engine.runs import Engine
+
+    text = output is Format.TEXT
+    with Engine(found.state_dir, database_url, executor=found.executor) as engine:
+        new_id = engine.start_rollback(run_id, started_by)
+        if text:
+            stdout.print(f"run {new_id} rolls back {run_id}", highlight=False)
+        status = _follow_or_stop(engine.control, new_id, text, found)
+    if status is None:
+        return 130
+    _show(status, output)
+    return status.phase.exit_code
+
+
+def _follow_or_stop(
+    control: RunControl, run_id: str, text: bool, worker: _Worker
+) -> RunStatus | None:
+    try:
+        return _follow(control, run_id, text, worker.where)
+    except KeyboardInterrupt:
+        # The engine stops the run at its next step; it stays pending, not lost.
+        stdout.print(
+            f"interrupted: run {run_id} stays pending; `promote worker` on "
+            f"{worker.state_dir} (or the next `promote run` there) resumes it",
+            highlight=False,
+        )
+        return None
+
+
+def _unfinished(control: RunControl, state_dir: Path) -> bool:
+    return any(not control.status(r).phase.is_final for r in _run_ids(state_dir))
 
 
 def approve(
@@ -211,78 +365,18 @@ def abort(
     return 0
 
 
-def status(
-    run_id: Annotated[
-        str | None, typer.Argument(help="A run's id; without it, the runs under --state-dir.")
-    ] = None,
-    state_dir: StateDir = DEFAULT_STATE_DIR,
-    database_url: DatabaseUrl = None,
-    output: FormatOpt = Format.TEXT,
-) -> int:
-    """Show run RUN: its phase, each project's phase and reason, and what it waits for.
-
-    Without RUN, list the runs under --state-dir, newest first.
-    """
-    _json_errors(output is Format.JSON)
-    with _control(state_dir, database_url) as control:
-        if run_id is None:
-            _show_runs([control.status(r) for r in _run_ids(state_dir)], output, state_dir)
-        else:
-            _show(control.status(run_id), output)
-    return 0
-
-
-def logs(
-    run_id: RunId,
-    state_dir: StateDir = DEFAULT_STATE_DIR,
-    output: FormatOpt = Format.TEXT,
-) -> int:
-    """Print run RUN's journal: seq, time, kind, project and a summary of each event."""
-    _json_errors(output is Format.JSON)
-    events = Journal(_existing_journal(state_dir, run_id)).events()
-    if output is Format.JSON:
-        _print_json(events)
-        return 0
-    table = Table("seq", "time", "kind", "project", "summary", box=None)
-    for event in events:
-        table.add_row(
-            str(event["seq"]),
-            event["time"],
-            event["kind"],
-            event.get("project") or "",
-            summarise(event),
-        )
-    stdout.print(table, highlight=False)
-    return 0
-
-
-def verify(run_id: RunId, state_dir: StateDir = DEFAULT_STATE_DIR) -> int:
-    """Check run RUN's journal hash chain: exit 0 if intact, 1 (PRM043) at the first bad event."""
-    result = verify_journal(_existing_journal(state_dir, run_id))
-    if not result.ok:
-        raise JournalBroken(f"journal broken at event {result.bad_seq}: {result.reason}")
-    stdout.print(f"journal intact: {result.events} events", highlight=False)
-    return 0
-
-
-COMMANDS: tuple[Callable[..., int], ...] = (run, approve, reject, abort, status, logs, verify)
-
-
-def _valid_estate(directory: Path) -> Estate:
-    # Imported here: promote.cli imports this module to register its commands.
-    from promote.cli import check_estate
-
-    estate, found, _ = check_estate(directory)
-    if estate is None or any(d.is_error for d in found):
-        raise EstateInvalid(found)
-    return estate
-
-
-def _json_errors(on: bool) -> None:
-    # The boundary reports errors as JSON when the command's output is JSON.
-    from promote import cli
-
-    cli._state["json"] = on
+COMMANDS: tuple[Callable[..., int], ...] = (
+    run,
+    approve,
+    reject,
+    abort,
+    rollback,
+    status,
+    logs,
+    report,
+    verify,
+    worker,
+)
 
 
 def _use_sandbox(state_dir: Path) -> Running:
@@ -300,17 +394,6 @@ def _use_sandbox(state_dir: Path) -> Running:
     return found
 
 
-@contextmanager
-def _control(state_dir: Path, database_url: str | None) -> Iterator[RunControl]:
-    from promote.engine.runs import RunControl
-
-    control = RunControl(state_dir, database_url)
-    try:
-        yield control
-    finally:
-        control.close()
-
-
 def _follow(control: RunControl, run_id: str, text: bool, where: str = "") -> RunStatus:
     """Polls the run until it is final, printing each project phase change. Changes come
     from the journal rather than from the status, so none is missed between two polls."""
@@ -320,10 +403,8 @@ def _follow(control: RunControl, run_id: str, text: bool, where: str = "") -> Ru
         current = control.status(run_id)
         events = control.journal(run_id).events()
         for event in events[printed:] if text else ():
-            if event["kind"] == "project.phase" and event.get("project"):
-                data = event.get("data") or {}
-                phase = ProjectPhase(data["phase"])
-                line = _change_line(run_id, event["project"], phase, data.get("reason"), where)
+            line = _progress_line(run_id, event, where)
+            if line:
                 stdout.print(line, highlight=False, soft_wrap=True)
         printed = len(events)
         if current.phase.is_final:
@@ -331,122 +412,19 @@ def _follow(control: RunControl, run_id: str, text: bool, where: str = "") -> Ru
         time.sleep(POLL_SECONDS)
 
 
-def _change_line(
-    run_id: str, project: str, phase: ProjectPhase, reason: str | None, where: str = ""
-) -> str:
-    if phase is ProjectPhase.WAITING_FOR_APPROVAL:
-        hint = f"promote approve {run_id} --project {project} --as PERSON{where}"
-        return f"{project}: {reason} — {hint}"
-    return f"{project}: {phase.value}" + (f" — {reason}" if reason else "")
-
-
-def _status_data(s: RunStatus) -> dict[str, Any]:
-    return {
-        "run_id": s.run_id,
-        "environment": s.environment,
-        "phase": s.phase.value,
-        "started_by": s.started_by,
-        "projects": {
-            name: {"phase": p.phase.value, "reason": p.reason, "approvers": p.approvers}
-            for name, p in s.projects.items()
-        },
-        "waiting": s.waiting(),
-    }
-
-
-def _show(s: RunStatus, output: Format) -> None:
-    if output is Format.JSON:
-        _print_json(_status_data(s))
-        return
-    stdout.print(
-        f"run {s.run_id} into {s.environment}, started by {s.started_by}: {s.phase.value}",
-        highlight=False,
-    )
-    table = Table("project", "phase", "reason", "approved by", box=None)
-    for name, p in s.projects.items():
-        table.add_row(name, p.phase.value, p.reason or "", ", ".join(p.approvers))
-    stdout.print(table, highlight=False)
-    for name, waiting in s.waiting().items():
-        stdout.print(
-            _change_line(s.run_id, name, ProjectPhase.WAITING_FOR_APPROVAL, waiting),
-            highlight=False,
-            soft_wrap=True,
-        )
-
-
-def _run_ids(state_dir: Path) -> list[str]:
-    root = state_dir / "runs"
-    if not root.is_dir():
-        return []
-    ids = [p.name for p in root.iterdir() if (p / "journal.jsonl").exists()]
-    # Ids end in a ULID, which sorts by start time.
-    return sorted(ids, key=lambda i: i.rsplit("-", 1)[-1], reverse=True)
-
-
-def _show_runs(runs: list[RunStatus], output: Format, state_dir: Path) -> None:
-    if output is Format.JSON:
-        _print_json([_status_data(s) for s in runs])
-        return
-    if not runs:
-        stdout.print(f"no runs under {state_dir}", highlight=False)
-        return
-    table = Table("run", "environment", "phase", "started by", box=None)
-    for s in runs:
-        table.add_row(s.run_id, s.environment or "", s.phase.value, s.started_by or "")
-    stdout.print(table, highlight=False)
-
-
-def _existing_journal(state_dir: Path, run_id: str) -> Path:
-    from promote.engine.workflow import journal_path
-
-    path = journal_path(state_dir, run_id)
-    if not path.exists():
-        raise UnknownRun(f"no run `{run_id}` under {state_dir}")
-    return path
-
-
-def summarise(event: Mapping[str, Any]) -> str:
-    """One line about an event, from its data."""
+def _progress_line(run_id: str, event: Mapping[str, Any], where: str) -> str | None:
+    """A line for a phase change, a finished check, step or smoke test, or a canary step."""
+    project, kind = event.get("project"), str(event["kind"])
     data: Mapping[str, Any] = event.get("data") or {}
-    kind = str(event["kind"])
+    if not project:
+        return None
+    if kind == "project.phase":
+        phase = ProjectPhase(data["phase"])
+        return _change_line(run_id, project, phase, data.get("reason"), where)
     if kind.endswith(".result"):
-        item = data.get("item") or {}
         outcome = data.get("outcome") or {}
-        return f"{item.get('name') or item.get('kind', '')}: {outcome.get('summary', '')}"
-    summary = _SUMMARIES.get(kind)
-    return summary(data) if summary else ""
-
-
-def _phase_summary(data: Mapping[str, Any]) -> str:
-    reason = data.get("reason")
-    return f"{data.get('phase')}" + (f" — {reason}" if reason else "")
-
-
-def _person_summary(data: Mapping[str, Any]) -> str:
-    detail = data.get("reason") or data.get("comment")
-    return f"{data.get('person')}" + (f": {detail}" if detail else "")
-
-
-def _started_summary(data: Mapping[str, Any]) -> str:
-    spec = data.get("spec") or {}
-    return f"into {spec.get('environment')}, by {spec.get('started_by')}"
-
-
-def _requested_summary(data: Mapping[str, Any]) -> str:
-    wanted = data.get("requirements") or []
-    return ", ".join(f"{r.get('count')} of {r.get('title') or r.get('role')}" for r in wanted)
-
-
-_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "run.started": _started_summary,
-    "run.finished": _phase_summary,
-    "project.phase": _phase_summary,
-    "approval.requested": _requested_summary,
-    "approval.given": _person_summary,
-    "approval.rejected": _person_summary,
-    "approval.refused": _person_summary,
-}
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        mark = "ok" if outcome.get("passed") else ("ERRORED" if data.get("errored") else "FAILED")
+        return f"  {project}: {kind.removesuffix('.result')} {mark}: {summarise(event)}"
+    if kind == "canary.step":
+        return f"  {project}: canary at {data['weight']}%, baking {data['bake_seconds']:g} s"
+    return None

@@ -22,6 +22,9 @@ from promote.model.policies import SuccessCriterion, TrafficPolicy
 from promote.model.steps import LambdaDeploy
 from promote.suggest import did_you_mean
 
+# At most this many projects of the runs act in one AWS account at once, by default.
+DEFAULT_PER_ACCOUNT = 4
+
 
 @dataclass(frozen=True)
 class ProjectSpec:
@@ -42,6 +45,11 @@ class ProjectSpec:
     # analysis that judges them (not this engine's).
     sign_offs: list[Requirement] = field(default_factory=list)
     metric_criteria: list[str] = field(default_factory=list)
+    # What the ledger records when the project succeeds: "deployed", or "rolled_back" in a
+    # whole-run rollback (whose ``artifact`` is then the release that is back, or {}).
+    ledger_status: str = "deployed"
+    # Manual steps a rollback leaves to people: recorded, not waited for.
+    advice: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -72,6 +80,7 @@ class RunSpec:
     projects: dict[str, ProjectSpec] = field(default_factory=dict)
     # Bake times are multiplied by this (the demo's --time-scale); 1 in real promotions.
     time_scale: float = 1.0
+    rolls_back: str | None = None  # the run a rollback run undoes
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)

@@ -118,6 +118,8 @@ class _Project:
         spec = self.spec
         if spec.artifact:
             self.record("artifact", dict(spec.artifact))
+        for item in spec.advice:
+            self.record("rollback.manual", {"item": item})
         for index, check in enumerate(spec.checks):
             self.call("check", index, check)
         if spec.requirements:
@@ -187,7 +189,8 @@ class _Project:
             self.approvals(self.spec.sign_offs, "sign-off")
 
     def record_ledger(self) -> None:
-        if not self.spec.artifact:
+        status = self.spec.ledger_status
+        if self.spec.artifact is None:
             return
         run = self.run
         entry = {
@@ -195,9 +198,9 @@ class _Project:
             "project": self.spec.name,
             "artifact": self.spec.artifact,
             "run_id": run.run_id,
-            "status": "deployed",
+            "status": status,
         }
-        record_deployment(f"{run.run_id}:{self.spec.name}:deployed", entry)
+        record_deployment(f"{run.run_id}:{self.spec.name}:{status}", entry)
         self.record("ledger.updated", entry)
 
     def rollback(self, cause: Stop) -> Stop:

@@ -27,9 +27,10 @@ from promote.engine.errors import ApprovalRefused, UnknownProject, UnknownRun
 from promote.engine.journal import Journal, Redactor
 from promote.engine.ledger import Ledger
 from promote.engine.phases import RunPhase
-from promote.engine.plan import make_run_spec, select_projects
+from promote.engine.plan import DEFAULT_PER_ACCOUNT, RunSpec, make_run_spec, select_projects
 from promote.engine.ports import Executor
 from promote.engine.releases import resolve
+from promote.engine.rollback import rollback_spec
 from promote.engine.runtime import (
     Runtime,
     approval_topic,
@@ -40,7 +41,7 @@ from promote.engine.runtime import (
     wait_stopped,
 )
 from promote.engine.status import RunStatus, fold
-from promote.engine.workflow import DEFAULT_PER_ACCOUNT, register_queue, run_workflow
+from promote.engine.workflow import register_queue, run_workflow
 from promote.errors import UsageError
 from promote.model import Estate
 
@@ -255,13 +256,29 @@ class Engine:
             artifacts=releases,
             time_scale=time_scale,
         )
+        self._launch(spec)
+        return run_id
+
+    def start_rollback(self, run_id: str, started_by: str | None = None) -> str:
+        """Starts a run that rolls run ``run_id`` back, last layer first (see rollback.py)."""
+        events = self.control.journal(run_id).events()
+        if not events:
+            raise UnknownRun(f"no run `{run_id}` under {self.state_dir}")
+        environment = events[0]["data"]["spec"]["environment"]
+        new_id = new_run_id(environment)
+        spec = rollback_spec(
+            events, self.ledger.before(run_id), new_id, started_by or getpass.getuser()
+        )
+        self._launch(spec)
+        return new_id
+
+    def _launch(self, spec: RunSpec) -> None:
         # Journaled here too, so status knows the run as soon as this returns.
-        self.runtime.journal(run_id).append(
+        self.runtime.journal(spec.run_id).append(
             _STARTED_KEY, "run.started", None, {"spec": spec.to_json()}
         )
-        with SetWorkflowID(run_id):
+        with SetWorkflowID(spec.run_id):
             DBOS.start_workflow(run_workflow, spec.to_json())
-        return run_id
 
     def status(self, run_id: str) -> RunStatus:
         return self.control.status(run_id)

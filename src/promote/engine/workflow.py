@@ -17,7 +17,7 @@ from typing import Any
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from promote.engine.phases import ProjectPhase, run_phase_of
-from promote.engine.plan import ProjectSpec, RunSpec
+from promote.engine.plan import DEFAULT_PER_ACCOUNT, ProjectSpec, RunSpec
 from promote.engine.project_flow import project_workflow
 from promote.engine.runtime import (
     DONE_TOPIC,
@@ -30,7 +30,6 @@ from promote.engine.runtime import (
 
 WORKFLOW_NAME = "promote.run"
 QUEUE = "promote-projects"
-DEFAULT_PER_ACCOUNT = 4
 # How long one wait for a project's end lasts before the run looks again; ends are durable
 # messages, so this only bounds how long a wait holds a thread without news.
 _DONE_WAIT = 3600.0

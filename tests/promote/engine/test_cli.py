@@ -51,7 +51,7 @@ def state(tmp_path: Path) -> Path:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeExecutor:
     executor = FakeExecutor()
-    monkeypatch.setattr(engine_cli, "make_executor", lambda estate, sandbox: executor)
+    monkeypatch.setattr(engine_cli, "make_executor", lambda estate, sandbox, context: executor)
     return executor
 
 
