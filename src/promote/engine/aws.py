@@ -44,6 +44,7 @@ class AwsExecutor:
         workdir: Path | None = None,
         state_dir: Path | None = None,
         inputs: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self._estate = estate
         self._sessions = sessions or self._profile_session
@@ -56,6 +57,8 @@ class AwsExecutor:
         self._profiles = dict(profiles or {})
         # Secret run inputs (``${token}``): only ever here, in this process's memory.
         self._inputs = dict(inputs or {})
+        # Environment -> variables that win over the estate's: the sandbox's token issuer.
+        self._overrides = {env: dict(values) for env, values in (overrides or {}).items()}
         self._secrets = self._secrets | frozenset(v for v in self._inputs.values() if v)
         self._redactor = Redactor(self._secrets)
         self._workdir = workdir
@@ -97,7 +100,8 @@ class AwsExecutor:
 
     def _target(self, target: Target) -> steps.Target:
         environment = self._estate.environment(target.environment)
-        variables = {**target.variables, **self._inputs}
+        overrides = self._overrides.get(target.environment, {})
+        variables = {**target.variables, **overrides, **self._inputs}
         if environment.credentials.profile:
             variables.setdefault("profile", environment.credentials.profile)
         return steps.Target(

@@ -96,6 +96,12 @@ def aws_executor(estate: Estate, sandbox: Running | None, context: Context) -> E
         plain_http_connect=("127.0.0.1", sandbox.http_port),
         ca_file=Path(sandbox.ca_file),
         profiles=sandbox.profiles,
+        # The sandbox is the environments' identity provider: the functions it deploys
+        # trust its issuers.
+        overrides={
+            env: {"jwt_issuer": url, "jwks_url": f"{url}/.well-known/jwks.json"}
+            for env, url in sandbox.issuers.items()
+        },
         **common,
     )
 
@@ -228,6 +234,7 @@ def run(
             started_by,
             estate_dir=directory.resolve(),
             time_scale=time_scale,
+            sandbox=sandbox,
         )
         if text:
             stdout.print(f"run {run_id} started (runs under {worker.state_dir})", highlight=False)

@@ -8,7 +8,7 @@ for approvals does not change that run.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -50,6 +50,7 @@ class ProjectSpec:
     ledger_status: str = "deployed"
     # Manual steps a rollback leaves to people: recorded, not waited for.
     advice: list[dict[str, Any]] = field(default_factory=list)
+    skip: str | None = None  # why the run skips the project (not in the sandbox)
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -81,6 +82,7 @@ class RunSpec:
     # Bake times are multiplied by this (the demo's --time-scale); 1 in real promotions.
     time_scale: float = 1.0
     rolls_back: str | None = None  # the run a rollback run undoes
+    sandbox: bool = False  # promoting into `promote sandbox`: not_in_sandbox items skip
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -103,12 +105,13 @@ def make_run_spec(
     *,
     artifacts: Mapping[str, dict[str, Any]] | None = None,
     time_scale: float = 1.0,
+    sandbox: bool = False,
 ) -> RunSpec:
     environment = estate.environment(env)
     chosen = select_projects(estate, projects)
     names = {p.name for p in chosen}
     base = scope_for(estate.spec.environments, env)
-    return RunSpec(
+    spec = RunSpec(
         run_id=run_id,
         environment=env,
         account_id=environment.account_id,
@@ -124,7 +127,15 @@ def make_run_spec(
             for p in chosen
         },
         time_scale=time_scale,
+        sandbox=sandbox,
     )
+    if sandbox:
+        for p in chosen:
+            if p.not_in_sandbox:
+                spec.projects[p.name] = replace(
+                    spec.projects[p.name], skip=f"not in the sandbox: {p.not_in_sandbox}"
+                )
+    return spec
 
 
 def select_projects(estate: Estate, projects: Sequence[str] | None) -> list[Project]:

@@ -22,12 +22,14 @@ from promote.engine.runtime import (
     DONE_TOPIC,
     activity,
     approval_topic,
+    check_deployed,
     clock,
     execute,
     project_workflow_id,
     record,
     record_deployment,
 )
+from promote.interpolation import interpolate
 
 PROJECT_WORKFLOW = "promote.project"
 
@@ -102,7 +104,11 @@ class _Project:
     def call(self, action: str, index: int, item: dict[str, Any]) -> StepOutcome:
         activity.check()
         key = self.key(f"{action}.result")
-        result = execute(key, action, self.target().__dict__, item)
+        if action == "check" and item.get("check") == "project.deployed":
+            env = interpolate(str(item.get("environment", "${env}")), self.variables)
+            result = check_deployed(key, self.run.run_id, self.spec.name, item, env)
+        else:
+            result = execute(key, action, self.target().__dict__, item)
         outcome = StepOutcome.from_json(result["outcome"])
         if result["errored"]:
             raise Stop(ProjectPhase.ERRORED, f"{action} {index + 1} errored: {outcome.summary}")
@@ -139,6 +145,10 @@ class _Project:
 
     def step(self, index: int, step: dict[str, Any]) -> None:
         kind = step.get("kind")
+        if self.run.sandbox and step.get("not_in_sandbox"):
+            reason = f"not in the sandbox: {step['not_in_sandbox']}"
+            self.record("step.skipped", {"item": step, "reason": reason})
+            return
         if kind == "manual":
             label = step.get("name") or step["instructions"]
             need = Requirement(step.get("role"), 1, f"confirmation of `{label}`", label)
@@ -204,18 +214,21 @@ class _Project:
         self.record("ledger.updated", entry)
 
     def rollback(self, cause: Stop) -> Stop:
-        steps = self.spec.rollback
-        if not steps:
-            return cause
+        ran, left = 0, []
         try:
-            for index, step in enumerate(steps):
+            for index, step in enumerate(self.spec.rollback):
                 if step.get("kind") == "manual":
                     # An option for people, not something to wait for while traffic suffers.
                     self.record("rollback.manual", {"item": step})
+                    left.append(step.get("name") or step.get("instructions", ""))
                     continue
                 self.call("rollback", index, step)
+                ran += 1
         except Stop as broke:
             return Stop(ProjectPhase.ERRORED, f"{cause.reason}; rollback: {broke.reason}")
+        if not ran:  # nothing was undone: the cause stands, and people have the options
+            options = f"; rollback left to people: {'; '.join(left)}" if left else ""
+            return Stop(cause.phase, cause.reason + options)
         return Stop(ProjectPhase.ROLLED_BACK, f"{cause.reason}; rolled back")
 
     # People.

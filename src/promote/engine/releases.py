@@ -35,13 +35,17 @@ def resolve(
     projects: Sequence[Project],
     ledger: Ledger,
     store: ArtifactStore,
+    sandbox: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Project -> its release for this run. Raises PromotionRefused, naming every project
-    that may not enter ``env`` yet and why."""
+    that may not enter ``env`` yet and why. A sandbox run has no release for the projects
+    that are not in the sandbox: it skips them."""
     previous = previous_environment(estate, env)
     releases: dict[str, dict[str, Any]] = {}
     refusals: list[str] = []
     for project in projects:
+        if sandbox and project.not_in_sandbox:
+            continue
         try:
             releases[project.name] = _release(project, estate_dir, previous, ledger, store)
         except PromotionRefused as refused:

@@ -239,6 +239,7 @@ class Engine:
         *,
         estate_dir: Path | None = None,
         time_scale: float = 1.0,
+        sandbox: bool = False,
     ) -> str:
         """Starts a run. Raises PromotionRefused when a release has not succeeded in the
         environment before ``env`` on the promotion path."""
@@ -255,6 +256,7 @@ class Engine:
             projects,
             artifacts=releases,
             time_scale=time_scale,
+            sandbox=sandbox,
         )
         self._launch(spec)
         return run_id

@@ -155,6 +155,24 @@ def record_deployment(key: str, entry: dict[str, Any]) -> None:
     current().ledger.append(key, entry)
 
 
+@DBOS.step(name="promote.deployed")
+def check_deployed(
+    key: str, run_id: str, project: str, item: dict[str, Any], environment: str
+) -> dict[str, Any]:
+    """A ``project.deployed`` check, answered by the ledger, journaled as check results are."""
+    found = current().ledger.deployed(environment, item["project"])
+    passed = found is not None and found.status == "deployed"
+    summary = (
+        f"`{item['project']}` is deployed in {environment}: {found.label} by {found.run_id}"
+        if passed and found
+        else f"`{item['project']}` has not succeeded in {environment}"
+    )
+    evidence = found.to_json() if found else {}
+    result = {"outcome": StepOutcome(passed, summary, evidence).to_json(), "errored": False}
+    current().journal(run_id).append(key, "check.result", project, {"item": item, **result})
+    return result
+
+
 @DBOS.step(name="promote.clock")
 def clock() -> float:
     # A step, so that replay sees the time the first execution saw.

@@ -98,6 +98,8 @@ class _Run:
     def blocked(self, p: ProjectSpec) -> tuple[ProjectPhase, str] | None:
         if ProjectPhase.ABORTED in self.phases.values():
             return ProjectPhase.ABORTED, "the run was aborted"
+        if p.skip:
+            return ProjectPhase.SKIPPED, p.skip
         for dep in p.depends_on:
             if self.phases.get(dep) is not ProjectPhase.SUCCEEDED:
                 return ProjectPhase.SKIPPED, f"dependency `{dep}` {self.phases[dep].value}"

@@ -86,6 +86,8 @@ class Project(StrictModel):
     rollback: list[Step] = Field(default_factory=list)
     api: ApiRoute | None = None
     artifact: ArtifactSource | None = None
+    # Why the project cannot be promoted in `promote sandbox`; sandbox runs skip it.
+    not_in_sandbox: str | None = None
 
     # The file the project was read from, for diagnostics. Not part of the YAML.
     _origin: str = PrivateAttr(default="<memory>")

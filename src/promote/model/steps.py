@@ -20,6 +20,9 @@ class StepBase(Summarised, EnvironmentScoped):
     name: str | None = None
     region: str | None = None  # default: the environment's region
     timeout: Duration | None = None
+    # Why this step cannot run in `promote sandbox` (e.g. terraform that needs a provider);
+    # a sandbox run records it as skipped with this reason.
+    not_in_sandbox: str | None = None
 
 
 class LambdaDeploy(StepBase):

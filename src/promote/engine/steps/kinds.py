@@ -242,7 +242,7 @@ def _shell(step: ShellStep, target: Target, region: str) -> Outcome:
     try:
         result = subprocess.run(
             ["/bin/sh", "-c", step.command],
-            cwd=target.path(step.cwd or "."), env=env,
+            cwd=_shell_cwd(target, step), env=env,
             capture_output=True, text=True, timeout=seconds, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
@@ -256,6 +256,17 @@ def _shell(step: ShellStep, target: Target, region: str) -> Outcome:
     if result.returncode != 0:
         return failed(f"`{step.command}` exited {result.returncode}", **evidence)
     return passed(f"`{step.command}` succeeded", **evidence)
+
+
+def _shell_cwd(target: Target, step: ShellStep) -> Path:
+    """The step's cwd, or the run's own work directory, so files a command writes (the
+    runbooks' pre-deployment-snapshot.json) stay with the run, not in the checkout."""
+    if step.cwd:
+        return target.path(step.cwd)
+    if target.scratch is None:
+        return target.path(".")
+    target.scratch.mkdir(parents=True, exist_ok=True)
+    return target.scratch
 
 
 def _tail(output: str | bytes | None) -> str:

@@ -1,0 +1,5 @@
+"""``python -m promote``: the same as the ``promote`` command."""
+
+from promote.cli import run
+
+run()

@@ -1,0 +1,260 @@
+"""``make demo``: BBWS promoted DEV -> SIT -> PROD in the sandbox, approvals and all.
+
+    python -m promote.sandbox.demo estates/bbws [--time-scale 0.002]
+
+1. starts a sandbox (the estate's three accounts, Lambda runtime, gateway, CDN) and lays
+   down what the runbooks assume exists before a promotion (:mod:`bbws.sandbox_baseline`);
+2. runs ``promote run dev``: the releases are built once (the Lambda zips, the
+   definitions' revisions) and everything is deployed;
+3. ``promote run sit``, then ``promote run prod`` with the canary policy: the same
+   artifacts, each approval given by one of the estate's demo identities, printed as given;
+4. prints the status matrix and the reports' paths, and stops the sandbox.
+
+The runs are the real CLI in a subprocess, as a user would start them; this process is
+the sandbox and the people who approve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from bbws import sandbox_baseline
+from promote.engine.errors import ApprovalRefused
+from promote.engine.runs import RunControl
+from promote.engine.status import RunStatus
+from promote.model import Estate
+from promote.sandbox.profiles import accounts_for
+from promote.sandbox.server import Sandbox, config_paths, write_running
+
+STARTED_BY = "tebogo"  # the runbooks' author (estate.yaml, devops_lead)
+PROMOTE = [sys.executable, "-m", "promote"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from promote.cli import check_estate
+
+    estate_dir = Path(args.estate)
+    estate, _, _ = check_estate(estate_dir)
+    if estate is None:
+        print(f"{estate_dir} is not a valid estate: run `promote validate {estate_dir}`")
+        return 2
+    state = Path(args.state_dir).resolve()
+    sandbox_dir = state / "sandbox"
+    _fresh(state)
+    started = time.monotonic()
+    say(f"BBWS demo: time scale {args.time_scale:g} (bake times x{args.time_scale:g})")
+    with Sandbox(
+        accounts=accounts_for(estate),
+        port=free_port(),
+        state_dir=sandbox_dir,
+        estate=estate,
+        http_port=0,
+        https_port=0,
+    ) as sandbox:
+        write_running(sandbox_dir, sandbox, estate.name, estate_dir.resolve())
+        _use_profiles(sandbox_dir)
+        _baseline(estate)
+        demo = _Demo(estate, estate_dir, sandbox, sandbox_dir, args.time_scale)
+        code = demo.promote_all()
+        demo.summary()
+    say(f"sandbox stopped; demo took {time.monotonic() - started:.0f} s")
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m promote.sandbox.demo")
+    parser.add_argument("estate", help="the estate folder, e.g. estates/bbws")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.002,
+        help="multiply bake times by this (0.002: PROD's 15m + 30m canary bakes take 5.4 s)",
+    )
+    parser.add_argument("--state-dir", default=".promote/demo", help="emptied first")
+    return parser
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def say(text: str) -> None:
+    print(f"== {text}", flush=True)
+
+
+def _fresh(state: Path) -> None:
+    import shutil
+
+    if state.exists():
+        shutil.rmtree(state)
+    state.mkdir(parents=True)
+
+
+def _use_profiles(sandbox_dir: Path) -> None:
+    config, credentials = config_paths(sandbox_dir)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        os.environ.pop(name, None)
+    os.environ["AWS_CONFIG_FILE"] = str(config)
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(credentials)
+
+
+def _baseline(estate: Estate) -> None:
+    say("laying down what the runbooks assume exists (zones, certificates, PROD's VPC, ...)")
+    for name, env in estate.spec.environments.items():
+        session = boto3.Session(profile_name=env.credentials.profile, region_name=env.region)
+        made = sandbox_baseline.lay_down(
+            session,
+            sandbox_baseline.Environment(
+                name, env.region, env.domain, env.api_domain, env.production
+            ),
+            make_vpc=_vpc_with_id,
+        )
+        print(f"   {name}: {len(made)} resources ({', '.join(made[:3])}, ...)")
+
+
+def _vpc_with_id(ec2: Any, vpc_id: str, name: str, cidr: str) -> None:
+    """Moto draws VPC ids at random; the runbook's precondition names its VPC by id. The
+    emulator runs in this process, so its id source is pointed at that id for one call."""
+    from moto.ec2.models import vpcs
+
+    if ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Vpcs"]:
+        return
+    draw = vpcs.__dict__["random_vpc_id"]
+    setattr(vpcs, "random_vpc_id", lambda: vpc_id)  # noqa: B010
+    try:
+        tags = [{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": name}]}]
+        ec2.create_vpc(CidrBlock=cidr, TagSpecifications=tags)
+    finally:
+        setattr(vpcs, "random_vpc_id", draw)  # noqa: B010
+
+
+class _Demo:
+    def __init__(
+        self, estate: Estate, estate_dir: Path, sandbox: Sandbox, sandbox_dir: Path, scale: float
+    ) -> None:
+        self.estate = estate
+        self.estate_dir = estate_dir
+        self.sandbox = sandbox
+        self.sandbox_dir = sandbox_dir
+        self.engine_dir = sandbox_dir / "engine"
+        self.scale = scale
+        self.runs: list[str] = []
+        os.environ["BBWS_CURSOR_KEY"] = secrets.token_urlsafe(36)
+
+    def promote_all(self) -> int:
+        for env in self.estate.spec.promotion_path:
+            code = self.promote(env)
+            if code != 0:
+                say(f"the {env} run ended with exit code {code}; stopping")
+                return code
+        return 0
+
+    def promote(self, env: str) -> int:
+        say(f"promote run {env} {self.estate_dir} --sandbox")
+        issuers = self.sandbox.services.issuers if self.sandbox.services else None
+        assert issuers is not None
+        os.environ["BBWS_TOKEN"] = issuers.mint(env, tenant="demo", groups=("admin",))
+        command = [
+            *PROMOTE,
+            "run",
+            env,
+            str(self.estate_dir),
+            "--sandbox",
+            "--sandbox-state-dir",
+            str(self.sandbox_dir),
+            "--secret",
+            "token=BBWS_TOKEN",
+            "--secret",
+            "cursor_key=BBWS_CURSOR_KEY",
+            "--time-scale",
+            f"{self.scale:g}",
+            "--started-by",
+            STARTED_BY,
+        ]
+        known = set(_run_ids(self.engine_dir))
+        process = subprocess.Popen(command)
+        control = RunControl(self.engine_dir)
+        try:
+            while process.poll() is None:
+                fresh = [r for r in _run_ids(self.engine_dir) if r not in known]
+                if fresh:
+                    self._approve_waiting(control, fresh[0])
+                time.sleep(0.2)
+        finally:
+            control.close()
+        self.runs += [r for r in _run_ids(self.engine_dir) if r not in known]
+        return process.returncode
+
+    def _approve_waiting(self, control: RunControl, run_id: str) -> None:
+        status = control.status(run_id)
+        for project, entry in status.projects.items():
+            if entry.waiting_for:
+                self._approve(control, status, project)
+
+    def _approve(self, control: RunControl, status: RunStatus, project: str) -> None:
+        entry = status.projects[project]
+        roles = self.estate.spec.roles
+        for need in entry.requirements:
+            people = roles[need["role"]].people if need.get("role") else _everyone(self.estate)
+            for person in people:
+                if person == status.started_by or person in entry.approvers:
+                    continue
+                try:
+                    control.approve(status.run_id, project, person, "demo identity")
+                except ApprovalRefused:
+                    continue
+                print(f"   demo: {person} ({need['title']}) approves {project}", flush=True)
+                return
+
+    def summary(self) -> None:
+        say("what is deployed where: promote status")
+        subprocess.run(
+            [
+                *PROMOTE,
+                "status",
+                "--state-dir",
+                str(self.engine_dir),
+                "--estate",
+                str(self.estate_dir),
+            ],
+            check=False,
+        )
+        for run_id in self.runs:
+            path = self.engine_dir / "runs" / run_id / "report.html"
+            subprocess.run(
+                [*PROMOTE, "report", run_id, "--state-dir", str(self.engine_dir),
+                 "--format", "html", "--output", str(path)],
+                check=False, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            print(f"   report of {run_id}: {path}")
+
+
+def _everyone(estate: Estate) -> list[str]:
+    return sorted({p for role in estate.spec.roles.values() for p in role.people})
+
+
+def _run_ids(engine_dir: Path) -> list[str]:
+    root = engine_dir / "runs"
+    if not root.is_dir():
+        return []
+    return sorted((p.name for p in root.iterdir()), key=lambda r: r.rsplit("-", 1)[-1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
