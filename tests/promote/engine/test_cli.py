@@ -217,3 +217,68 @@ def test_sandbox_runs_need_a_running_sandbox(
         "run", "dev", str(root), "--sandbox", "--sandbox-state-dir", str(tmp_path / "none")
     )
     assert code == 1 and err.startswith("PRM001 no sandbox running under ")
+
+
+def test_report_status_matrix_and_rollback_through_the_cli(
+    cli: Run, fake: FakeExecutor, shop: Callable[..., Path], state: Path
+) -> None:
+    estate = shop(shop_projects())
+    code, out, _ = cli("run", "dev", str(estate), "--state-dir", str(state))
+    assert code == 0, out
+    [run_id] = [p.name for p in (state / "runs").iterdir()]
+
+    code, out, _ = cli("report", run_id, "--state-dir", str(state), "--format", "md")
+    assert code == 0
+    assert f"# Deployment Log: {run_id}" in out and "api-create" in out and "api-get" in out
+    page = state / "report.html"
+    code, out, _ = cli("report", run_id, "--state-dir", str(state), "-f", "html", "-o", str(page))
+    assert code == 0 and "<svg" in page.read_text()
+    code, out, _ = cli("report", run_id, "--state-dir", str(state), "--format", "json")
+    assert json.loads(out)["run"]["phase"] == "Succeeded"
+
+    # The ledger: each project's revision in dev, and the run that put it there.
+    code, out, _ = cli("status", "--state-dir", str(state), "--estate", str(estate))
+    assert code == 0
+    assert "project" in out and "dev" in out and "rev-" in out and run_id in out
+    code, out, _ = cli("status", "--state-dir", str(state), "--format", "json")
+    deployed = json.loads(out)["deployed"]
+    assert {d["status"] for d in deployed.values()} == {"deployed"}
+    assert set(deployed) == {"dev/tables", "dev/docs", "dev/api", "dev/site"}
+
+    fake.calls.clear()
+    code, out, _ = cli("rollback", run_id, str(estate), "--state-dir", str(state))
+    assert code == 0, out
+    assert "rolls back " + run_id in out
+    assert fake.calls == ["api-rollback"]  # the one project with rollback steps
+    code, out, _ = cli("status", "--state-dir", str(state), "--format", "json")
+    deployed = json.loads(out)["deployed"]
+    assert {d["status"] for d in deployed.values()} == {"rolled_back"}
+
+
+def test_secret_inputs_are_named_variables_of_the_environment(
+    cli: Run, fake: FakeExecutor, write_estate: Callable[..., Path], state: Path
+) -> None:
+    directory = write_estate({**SPEC, "inputs": {"token": {"secret": True}}}, {})
+    code, _, err = cli("run", "dev", str(directory), "--secret", "token", "--state-dir", str(state))
+    assert code == 1 and "write NAME=VARIABLE" in err
+    code, _, err = cli(
+        "run",
+        "dev",
+        str(directory),
+        "--secret",
+        "token=NOT_SET_ANYWHERE",
+        "--state-dir",
+        str(state),
+    )
+    assert code == 1 and "$NOT_SET_ANYWHERE is not set" in err
+    code, _, err = cli(
+        "run", "dev", str(directory), "--secret", "nope=HOME", "--state-dir", str(state)
+    )
+    assert code == 1 and "declares no such input (token)" in err
+
+
+def test_a_worker_with_nothing_to_do_exits_when_idle(
+    cli: Run, fake: FakeExecutor, shop: Callable[..., Path], state: Path
+) -> None:
+    code, out, _ = cli("worker", str(shop([])), "--state-dir", str(state), "--until-idle")
+    assert code == 0 and "worker on sqlite:///" in out
