@@ -95,23 +95,25 @@ class Journal:
     ) -> bool:
         """Append an event unless one with ``key`` exists. Returns whether it was written."""
         with self._locked() as handle:
-            lines = _complete_lines(handle)
-            if any(json.loads(line).get("key") == key for line in lines):
+            tail = _tail_of(self.path, handle)
+            if key in tail.keys:
                 return False
             event = {
-                "seq": len(lines) + 1,
+                "seq": tail.count + 1,
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "run_id": self.path.parent.name,
                 "key": key,
                 "kind": kind,
                 "project": project,
                 "data": self.redact(dict(data or {})),
-                "prev": sha256(lines[-1]) if lines else GENESIS,
+                "prev": tail.last,
             }
             event["hash"] = sha256(canonical(event))
-            handle.write(canonical(event) + b"\n")
+            line = canonical(event)
+            handle.write(line + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
+            tail.add(key, line)
             return True
 
     def events(self) -> list[dict[str, Any]]:
@@ -136,6 +138,41 @@ class _Lock:
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
         self.handle.close()
+
+
+@dataclass
+class _Tail:
+    """What an append needs of a journal: its keys, length and last line's hash. Kept
+    between appends while the file's size says nobody else wrote to it, so an append does
+    not read the whole journal again (that made a run's appends quadratic in its steps)."""
+
+    size: int
+    count: int
+    last: str
+    keys: set[str]
+
+    def add(self, key: str, line: bytes) -> None:
+        self.size += len(line) + 1
+        self.count += 1
+        self.last = sha256(line)
+        self.keys.add(key)
+
+
+_tails: dict[Path, _Tail] = {}
+
+
+def _tail_of(path: Path, handle: Any) -> _Tail:
+    """Called under the journal's lock."""
+    size = handle.seek(0, os.SEEK_END)
+    known = _tails.get(path)
+    if known is not None and known.size == size:
+        return known
+    lines = _complete_lines(handle)
+    keys = {json.loads(line).get("key") for line in lines}
+    end = handle.seek(0, os.SEEK_END)
+    tail = _Tail(end, len(lines), sha256(lines[-1]) if lines else GENESIS, keys)
+    _tails[path] = tail
+    return tail
 
 
 def _complete_lines(handle: Any, repair: bool = True) -> list[bytes]:

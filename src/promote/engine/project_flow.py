@@ -133,7 +133,9 @@ class _Project:
         deployed = False
         try:
             for index, step in enumerate(spec.steps):
-                deployed = True
+                # A step that may act makes a failure from here on need the rollback; a
+                # confirmation by people does not act.
+                deployed = deployed or step.get("kind") != "manual"
                 self.step(index, step)
             for index, test in enumerate(spec.smoke_tests):
                 self.call("smoke", index, test)
@@ -151,7 +153,9 @@ class _Project:
             return
         if kind == "manual":
             label = step.get("name") or step["instructions"]
-            need = Requirement(step.get("role"), 1, f"confirmation of `{label}`", label)
+            role = step.get("role")
+            who = self.role_title(role) if role else "anyone with a role"
+            need = Requirement(role, 1, f"{who} to confirm `{label}`", label)
             self.approvals([need], "confirmation")
             return
         outcome = self.call("step", index, step)
@@ -163,9 +167,10 @@ class _Project:
     def terraform_apply(self, index: int, step: dict[str, Any], plan: StepOutcome) -> None:
         roles = step.get("destructive_approval") or []
         if plan.outputs.get("destructive") == "true" and roles:
+            # Approvals, not attestations: each role needs a person of its own.
+            needs = [Requirement(r, 1, self.role_title(r)) for r in roles]
             doomed = ", ".join(plan.evidence.get("destructive", [])) or "resources"
-            needs = [Requirement(r, 1, self.role_title(r), f"destroys {doomed}") for r in roles]
-            self.approvals(needs, "destructive change")
+            self.approvals(needs, "destructive change", {"destroys": doomed})
         apply = {**step, "plan_file": plan.outputs["plan_file"]}
         self.call("terraform.apply", index, apply)
 
@@ -236,13 +241,14 @@ class _Project:
     def role_title(self, role: str) -> str:
         return self.run.titles.get(role, role)
 
-    def approvals(self, needs: list[Requirement], what: str) -> None:
+    def approvals(
+        self, needs: list[Requirement], what: str, context: dict[str, Any] | None = None
+    ) -> None:
         run = self.run
         tally = Tally(needs, run.roles, run.started_by, run.four_eyes)
         deadline = clock() + run.approval_ttl
-        self.record(
-            "approval.requested", {"what": what, "requirements": [r.to_json() for r in needs]}
-        )
+        requested = {"what": what, "requirements": [r.to_json() for r in needs]}
+        self.record("approval.requested", {**requested, **(context or {})})
         while not tally.satisfied:
             gate = "" if what == "approval" else f"{what}: "
             waiting = f"waiting for {gate}{tally.waiting_for()}"

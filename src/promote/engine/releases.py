@@ -49,7 +49,7 @@ def resolve(
         try:
             releases[project.name] = _release(project, estate_dir, previous, ledger, store)
         except PromotionRefused as refused:
-            refusals.append(str(refused))
+            refusals.append(refused.message)
     if refusals:
         raise PromotionRefused(f"not promotable to {env}: " + "; ".join(refusals))
     return releases
@@ -65,7 +65,7 @@ def _release(
     if there is None or there.status != "deployed":
         raise PromotionRefused(f"`{project.name}` has not succeeded in {previous}")
     if project.artifact:
-        store.get(there.sha256)  # the zip DEV ran must still be in the store
+        store.read(there.sha256)  # the zip DEV ran must still be in the store, intact
         return dict(there.artifact)
     current = revision(project, estate_dir)
     if current.sha256 != there.sha256:

@@ -13,6 +13,7 @@ DBOS allows one instance per process, so a process holds at most one Engine.
 from __future__ import annotations
 
 import getpass
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -53,6 +54,17 @@ _STARTED_KEY = "run:run.started:1"
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+def _write_ahead_log(database_url: str) -> None:
+    """SQLite in WAL mode: a checkpoint is one fsync of the log instead of several of the
+    database (it halves the cost of a step). The mode is kept in the file."""
+    if not database_url.startswith("sqlite:///"):
+        return
+    path = Path(database_url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
 
 
 def new_run_id(env: str) -> str:
@@ -196,11 +208,15 @@ class Engine:
         self.control = RunControl(state_dir, database_url)
         self.runtime = Runtime(executor, state_dir, Redactor(secrets))
         install(self.runtime)
+        _write_ahead_log(self.control.database_url)
         DBOS(
             config={
                 "name": APP_NAME,
                 "system_database_url": self.control.database_url,
                 "log_level": "WARNING",
+                # Projects report their end, and people their decisions, as messages; the
+                # default 1 s poll would add up to a second to every layer and approval.
+                "notification_listener_polling_interval_sec": 0.05,
             }
         )
         DBOS.launch()

@@ -1,9 +1,10 @@
 """Helpers for the engine's tests: a small estate and a fake executor.
 
 The fake stands in for ``promote.engine.steps`` behind the engine's Executor port. It
-records every call, fails the items named in ``fail``, raises for those in ``explode``,
-and can append one line per real execution to a file, so crash tests can count side
-effects across processes.
+records every call (its item, target and start and end times), fails the items named in
+``fail``, raises for those in ``explode``, answers with the ``outputs`` and ``evidence`` given
+per item name, and can append one line per real execution to a file, so crash tests can
+count side effects across processes.
 """
 
 from __future__ import annotations
@@ -11,12 +12,19 @@ from __future__ import annotations
 import copy
 import os
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from promote.engine.phases import ProjectPhase
 from promote.engine.ports import AliasShift, StepOutcome, Target
 from promote.model import Check, Estate, EstateSpec, Project, SmokeTest, Step
+
+if TYPE_CHECKING:
+    from promote.engine.runs import Engine
+    from promote.engine.status import RunStatus
 
 SPEC: dict[str, Any] = {
     "name": "shop",
@@ -114,48 +122,88 @@ class FakeExecutor:
         outputs: dict[str, dict[str, str]] | None = None,
         effects: Path | None = None,
         delay: float = 0.0,
+        evidence: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.fail = fail or set()
         self.explode = explode or set()
         self.outputs = outputs or {}
+        self.evidence = evidence or {}  # item name -> evidence beside the name and token
         self.effects = effects
         self.delay = delay
         self.calls: list[str] = []  # item names, in the order they ran
         self.seen: dict[str, dict[str, str]] = {}  # item name -> the variables it was given
+        self.items: dict[str, Any] = {}  # item name -> the check, step, test or shift given
+        self.targets: dict[str, Target] = {}  # item name -> the target it was given
+        # (item name, start, end) in time.monotonic() seconds, in the order calls ended.
+        self.intervals: list[tuple[str, float, float]] = []
+        self._lock = threading.Lock()
 
     def check(self, target: Target, check: Check) -> StepOutcome:
-        return self._run(target, check.name or check.summary())
+        return self._run(target, check.name or check.summary(), check)
 
     def step(self, target: Target, step: Step) -> StepOutcome:
-        return self._run(target, step.name or step.summary())
+        return self._run(target, step.name or step.summary(), step)
 
     def smoke_test(self, target: Target, test: SmokeTest) -> StepOutcome:
-        return self._run(target, test.name)
+        return self._run(target, test.name, test)
 
     def shift(self, target: Target, alias: AliasShift) -> StepOutcome:
-        return self._run(target, f"shift {alias.function} to {alias.weight}")
+        return self._run(target, f"shift {alias.function} to {alias.weight}", alias)
 
     def terraform_apply(self, target: Target, step: Step, plan_file: str) -> StepOutcome:
-        return self._run(target, f"apply {step.name or step.summary()}")
+        return self._run(target, f"apply {step.name or step.summary()}", step)
 
-    def _run(self, target: Target, name: str) -> StepOutcome:
-        self.calls.append(name)
-        self.seen[name] = dict(target.variables)
+    def _run(self, target: Target, name: str, item: Any = None) -> StepOutcome:
+        start = time.monotonic()
+        with self._lock:
+            self.calls.append(name)
+            self.seen[name] = dict(target.variables)
+            self.items[name] = item
+            self.targets[name] = target
         if self.effects is not None:
             with self.effects.open("a") as handle:
                 handle.write(f"{target.run_id}:{name}\n")
                 handle.flush()
                 os.fsync(handle.fileno())
         time.sleep(self.delay)  # a window for a crash test to kill the step in flight
+        with self._lock:
+            self.intervals.append((name, start, time.monotonic()))
         if name in self.explode:
             raise ConnectionError(f"{name}: endpoint unreachable")
         passed = name not in self.fail
         return StepOutcome(
             passed,
             f"{name} {'ok' if passed else 'failed'}",
-            {"name": name, "token": "s3cr3t-token"},
+            {"name": name, "token": "s3cr3t-token", **self.evidence.get(name, {})},
             self.outputs.get(name, {}),
         )
+
+
+def until(
+    engine: Engine, run_id: str, test: Callable[[RunStatus], bool], timeout: float = 20
+) -> RunStatus:
+    """The run's status once ``test`` holds; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = engine.status(run_id)
+        if test(status):
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"timed out; last status {engine.status(run_id)}")
+
+
+def waiting(project: str) -> Callable[[RunStatus], bool]:
+    """Whether ``project`` waits for people."""
+    return lambda s: s.projects[project].phase is ProjectPhase.WAITING_FOR_APPROVAL
+
+
+def events(engine: Engine, run_id: str, kind: str, project: str | None = None) -> list[Any]:
+    """The data of the run's journal events of ``kind`` (of ``project``, if given)."""
+    return [
+        e["data"]
+        for e in engine.control.journal(run_id).events()
+        if e["kind"] == kind and (project is None or e["project"] == project)
+    ]
 
 
 def crash_worker(state_dir: str, effects: str, mode: str) -> None:

@@ -1,0 +1,351 @@
+"""A project's gates on a real DBOS (SQLite in a temp dir) with a fake executor: parallel
+projects and the per-account limit, destructive terraform plans, manual steps, the canary,
+success criteria, and four eyes on every gate people pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from promote.engine.errors import ApprovalRefused
+from promote.engine.phases import ProjectPhase, RunPhase
+from promote.engine.runs import Engine
+from promote.engine.workflow import DEFAULT_PER_ACCOUNT
+
+from . import FakeExecutor, build, events, project, shell, smoke, until, waiting
+
+P = ProjectPhase
+Make = Callable[..., tuple[Engine, FakeExecutor]]
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Iterator[Make]:
+    """An engine on ``tmp_path / state`` with a fake executor; DBOS is one per process, so
+    making another closes the one before."""
+    engines: list[Engine] = []
+
+    def make_engine(
+        state: str = "state", per_account: int = DEFAULT_PER_ACCOUNT, **fake: Any
+    ) -> tuple[Engine, FakeExecutor]:
+        while engines:
+            engines.pop().close()
+        executor = FakeExecutor(**fake)
+        engine = Engine(tmp_path / state, executor=executor, per_account=per_account)
+        engines.append(engine)
+        return engine, executor
+
+    yield make_engine
+    for engine in engines:
+        engine.close()
+
+
+# Parallel projects and the per-account limit.
+
+TWINS = [
+    project("left", "infra", steps=[shell("left-deploy")]),
+    project("right", "infra", steps=[shell("right-deploy")]),
+]
+DELAY = 0.5
+
+
+def spans(fake: FakeExecutor) -> dict[str, tuple[float, float]]:
+    return {name: (start, end) for name, start, end in fake.intervals}
+
+
+def test_independent_projects_of_a_layer_run_in_parallel(make: Make) -> None:
+    engine, fake = make(delay=DELAY)
+
+    status = engine.wait(engine.start_run(build(TWINS), "dev", started_by="ann"), timeout=30)
+
+    assert status.phase is RunPhase.SUCCEEDED
+    (a_start, a_end), (b_start, b_end) = spans(fake).values()
+    # Each call holds the executor for DELAY seconds: one after the other would take 2 * DELAY.
+    assert a_start < b_end and b_start < a_end  # the calls overlap
+    assert max(a_end, b_end) - min(a_start, b_start) < 1.6 * DELAY
+
+
+def test_per_account_one_runs_one_project_at_a_time_in_an_account(make: Make) -> None:
+    # The queue's limit lives in the system database: a fresh state directory, a fresh queue.
+    engine, fake = make(state="serial", per_account=1, delay=DELAY)
+
+    status = engine.wait(engine.start_run(build(TWINS), "dev", started_by="ann"), timeout=30)
+
+    assert status.phase is RunPhase.SUCCEEDED
+    (first, (_, first_end)), (second, (second_start, _)) = sorted(
+        spans(fake).items(), key=lambda item: item[1][0]
+    )
+    assert {first, second} == {"left-deploy", "right-deploy"}
+    assert first_end <= second_start  # no overlap
+
+
+# Destructive terraform plans.
+
+DESTRUCTIVE_PLAN = {"plan_file": "drop.tfplan", "destructive": "true"}
+
+
+def terraform(name: str, *roles: str) -> dict[str, Any]:
+    return {
+        "kind": "terraform",
+        "name": name,
+        "dir": f"infra/{name}",
+        "destructive_approval": list(roles),
+    }
+
+
+def test_a_destructive_plan_waits_for_its_roles_before_apply(make: Make, tmp_path: Path) -> None:
+    engine, fake = make(
+        outputs={
+            "drop": DESTRUCTIVE_PLAN,
+            "grow": {"plan_file": "grow.tfplan", "destructive": "false"},
+        },
+        evidence={"drop": {"destructive": ["terraform_data.x"]}},
+    )
+    estate = build(
+        [
+            project("tables", "infra", steps=[terraform("drop", "dba", "tech_lead")]),
+            project("buckets", "infra", steps=[terraform("grow", "dba")]),
+        ]
+    )
+    run_id = engine.start_run(estate, "sit", started_by="eve", estate_dir=tmp_path)
+
+    status = until(engine, run_id, waiting("tables"))
+    assert status.waiting()["tables"].startswith("waiting for destructive change: ")
+    assert status.waiting()["tables"].endswith("1 of DBA, 1 of Tech Lead")
+    # Approvals, not attestations: one person per role.
+    assert {r["item"] for r in status.projects["tables"].requirements} == {None}
+    [requested] = events(engine, run_id, "approval.requested", "tables")
+    assert requested["destroys"] == "terraform_data.x"
+    assert "apply drop" not in fake.calls
+    # A plan that destroys nothing applies at once, although the step names roles.
+    status = until(engine, run_id, lambda s: s.projects["buckets"].phase is P.SUCCEEDED)
+    assert fake.calls.count("apply grow") == 1
+    assert [e["what"] for e in events(engine, run_id, "approval.requested")] == [
+        "destructive change"
+    ]
+
+    engine.approve(run_id, "tables", "dee")
+    status = until(engine, run_id, lambda s: s.projects["tables"].approvers == ["dee"])
+    assert status.waiting()["tables"] == "waiting for destructive change: 1 of Tech Lead"
+    assert "apply drop" not in fake.calls
+    engine.approve(run_id, "tables", "bob")
+
+    assert engine.wait(run_id, timeout=30).phase is RunPhase.SUCCEEDED
+    assert [c for c in fake.calls if "drop" in c] == ["drop", "apply drop"]
+    applied = events(engine, run_id, "terraform.apply.result", "tables")
+    assert [e["item"]["plan_file"] for e in applied] == ["drop.tfplan"]
+
+
+def test_a_destructive_plan_without_approval_roles_applies_at_once(make: Make) -> None:
+    engine, fake = make(outputs={"drop": DESTRUCTIVE_PLAN})
+    estate = build([project("tables", "infra", steps=[terraform("drop")])])
+
+    status = engine.wait(engine.start_run(estate, "sit", started_by="eve"), timeout=30)
+
+    assert status.phase is RunPhase.SUCCEEDED
+    assert fake.calls == ["drop", "apply drop"]
+
+
+# Manual steps.
+
+
+def manual(name: str, role: str) -> dict[str, Any]:
+    return {"kind": "manual", "name": name, "instructions": f"Do {name} by hand", "role": role}
+
+
+def test_a_manual_step_waits_for_a_confirmation_by_its_role(make: Make) -> None:
+    engine, fake = make()
+    steps = [shell("backup"), manual("flip-dns", "devops_lead"), shell("warm-cache")]
+    estate = build([project("dns", "infra", steps=steps, rollback=[shell("dns-undo")])])
+    run_id = engine.start_run(estate, "sit", started_by="ann")
+
+    status = until(engine, run_id, waiting("dns"))
+    assert "confirmation" in status.waiting()["dns"] and "flip-dns" in status.waiting()["dns"]
+    assert fake.calls == ["backup"]
+    with pytest.raises(ApprovalRefused, match="holds none of the roles"):
+        engine.approve(run_id, "dns", "bob")  # a Tech Lead, not a DevOps Lead
+    engine.approve(run_id, "dns", "dan")
+
+    assert engine.wait(run_id, timeout=30).phase is RunPhase.SUCCEEDED
+    assert fake.calls == ["backup", "warm-cache"]
+    assert engine.status(run_id).projects["dns"].approvers == ["dan"]
+
+
+def test_a_rejected_manual_step_fails_and_rolls_back(make: Make) -> None:
+    engine, fake = make()
+    steps = [shell("backup"), manual("flip-dns", "devops_lead"), shell("warm-cache")]
+    rollback = [manual("restore-dns", "devops_lead"), shell("dns-undo")]
+    estate = build([project("dns", "infra", steps=steps, rollback=rollback)])
+    run_id = engine.start_run(estate, "sit", started_by="ann")
+    until(engine, run_id, waiting("dns"))
+
+    engine.reject(run_id, "dns", "eve", comment="wrong zone")
+    status = engine.wait(run_id, timeout=30)
+
+    assert status.phase is RunPhase.FAILED
+    assert status.projects["dns"].phase is P.ROLLED_BACK
+    assert status.projects["dns"].reason == "rejected by eve: wrong zone; rolled back"
+    assert fake.calls == ["backup", "dns-undo"]  # the manual rollback step is not waited for
+    manual_rollback = events(engine, run_id, "rollback.manual", "dns")
+    assert [e["item"]["name"] for e in manual_rollback] == ["restore-dns"]
+
+
+# The canary.
+
+CANARY = {
+    "sit": {"steps": [{"weight": 10, "bake": "1s"}, {"weight": 50, "bake": "1s"}, {"weight": 100}]}
+}
+
+
+def lambda_project(name: str, function: str, **extra: Any) -> dict[str, Any]:
+    deploy = {"kind": "lambda.deploy", "name": f"{name}-deploy", "function": function}
+    return project(
+        name,
+        "apps",
+        steps=[deploy],
+        smoke_tests=[smoke(f"{name}-smoke")],
+        rollback=[shell(f"{name}-rollback")],
+        canary=CANARY,
+        **extra,
+    )
+
+
+def released(function: str) -> dict[str, str]:
+    return {"function": function, "alias": "live", "version": "2", "previous_version": "1"}
+
+
+def test_the_canary_shifts_traffic_in_steps_after_the_smoke_tests(make: Make) -> None:
+    engine, fake = make(outputs={"orders-deploy": released("f")})
+    estate = build([lambda_project("orders", "f")])
+
+    run_id = engine.start_run(estate, "sit", started_by="ann", time_scale=0.1)
+    status = engine.wait(run_id, timeout=30)
+
+    assert status.phase is RunPhase.SUCCEEDED
+    assert fake.calls == [
+        "orders-deploy",
+        "orders-smoke",
+        "shift f to 10",
+        "shift f to 50",
+        "shift f to 100",
+    ]
+    shift = fake.items["shift f to 50"]
+    assert (shift.alias, shift.version, shift.previous) == ("live", "2", "1")
+    # Publish only: the canary moves the traffic.
+    assert fake.items["orders-deploy"].traffic == "none"
+    stages = events(engine, run_id, "canary.step", "orders")
+    assert [s["weight"] for s in stages] == [10, 50, 100]
+    assert [s["bake_seconds"] for s in stages] == pytest.approx([0.1, 0.1, 0.0])
+    # The bakes happened: the shift to 50 came at least one scaled bake after the one to 10.
+    span = spans(fake)
+    assert span["shift f to 50"][0] - span["shift f to 10"][1] >= 0.1
+
+
+def test_without_a_canary_for_the_environment_lambda_deploy_moves_all_traffic(
+    make: Make,
+) -> None:
+    engine, fake = make(outputs={"orders-deploy": released("f")})
+
+    run_id = engine.start_run(build([lambda_project("orders", "f")]), "dev", started_by="ann")
+
+    assert engine.wait(run_id, timeout=30).phase is RunPhase.SUCCEEDED
+    assert fake.calls == ["orders-deploy", "orders-smoke"]
+    assert fake.items["orders-deploy"].traffic == "all"
+
+
+def test_a_failing_smoke_test_rolls_back_before_any_shift(make: Make) -> None:
+    engine, fake = make(outputs={"orders-deploy": released("f")}, fail={"orders-smoke"})
+
+    run_id = engine.start_run(build([lambda_project("orders", "f")]), "sit", time_scale=0.1)
+    status = engine.wait(run_id, timeout=30)
+
+    assert status.phase is RunPhase.FAILED
+    assert status.projects["orders"].phase is P.ROLLED_BACK
+    assert fake.calls == ["orders-deploy", "orders-smoke", "orders-rollback"]
+    assert events(engine, run_id, "canary.step") == []
+
+
+# Success criteria.
+
+CRITERIA = {
+    "sit": [
+        {"manual": "orders show in the back office", "role": "devops_lead"},
+        {"manual": "no new customer complaints", "role": "devops_lead"},
+        {"manual": "dashboards reviewed", "role": "tech_lead"},
+        {"when": "error_rate < 1%", "window": "10m"},
+    ]
+}
+
+
+def test_success_criteria_are_a_sign_off_gate_after_the_smoke_tests(make: Make) -> None:
+    engine, fake = make()
+    estate = build(
+        [
+            project(
+                "orders",
+                "apps",
+                steps=[shell("orders-deploy")],
+                smoke_tests=[smoke("orders-smoke")],
+                success_criteria=CRITERIA,
+            )
+        ]
+    )
+    run_id = engine.start_run(estate, "sit", started_by="ann")
+
+    status = until(engine, run_id, waiting("orders"))
+    assert status.waiting()["orders"] == (
+        "waiting for sign-off: 1 of DevOps Lead sign-off, 1 of DevOps Lead sign-off, "
+        "1 of Tech Lead sign-off"
+    )
+    assert fake.calls == ["orders-deploy", "orders-smoke"]
+    unjudged = events(engine, run_id, "criteria.unjudged", "orders")
+    assert unjudged == [{"criteria": ["error_rate < 1%"]}]
+    assert events(engine, run_id, "ledger.updated") == []  # not a success yet
+
+    # One DevOps Lead signs off both of the role's items with one approval.
+    engine.approve(run_id, "orders", "dan")
+    status = until(engine, run_id, lambda s: s.projects["orders"].approvers == ["dan"])
+    assert status.waiting()["orders"] == "waiting for sign-off: 1 of Tech Lead sign-off"
+    with pytest.raises(ApprovalRefused, match="holds none of the roles still needed"):
+        engine.approve(run_id, "orders", "dan")
+    engine.approve(run_id, "orders", "bob")
+
+    status = engine.wait(run_id, timeout=30)
+    assert status.phase is RunPhase.SUCCEEDED
+    assert status.projects["orders"].approvers == ["dan", "bob"]
+    assert len(events(engine, run_id, "ledger.updated", "orders")) == 1
+
+
+# Four eyes.
+
+
+def test_four_eyes_applies_to_sign_offs_and_destructive_approvals(make: Make) -> None:
+    engine, fake = make(outputs={"drop": DESTRUCTIVE_PLAN})
+    sign_off = {"sit": [{"manual": "reports balance", "role": "dba"}]}
+    estate = build(
+        [
+            project("tables", "infra", steps=[terraform("drop", "dba")]),
+            project("reports", "infra", steps=[shell("reports-deploy")], success_criteria=sign_off),
+        ]
+    )
+    run_id = engine.start_run(estate, "sit", started_by="dee")  # a DBA
+    until(engine, run_id, lambda s: waiting("tables")(s) and waiting("reports")(s))
+
+    for name in ("tables", "reports"):
+        with pytest.raises(ApprovalRefused, match="four eyes"):
+            engine.approve(run_id, name, "dee")
+    # Past the early check, the workflow refuses the starter too.
+    engine.control._send(run_id, "tables", "approve", "dee", None)
+    refused = until(engine, run_id, lambda _: bool(events(engine, run_id, "approval.refused")))
+    assert "four eyes" in events(engine, run_id, "approval.refused")[0]["reason"]
+    assert waiting("tables")(refused) and "apply drop" not in fake.calls
+
+    engine.approve(run_id, "tables", "fay")
+    engine.approve(run_id, "reports", "gus")
+    status = engine.wait(run_id, timeout=30)
+
+    assert status.phase is RunPhase.SUCCEEDED
+    assert status.projects["tables"].approvers == ["fay"]
+    assert status.projects["reports"].approvers == ["gus"]
