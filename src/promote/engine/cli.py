@@ -99,7 +99,12 @@ def aws_executor(estate: Estate, sandbox: Running | None, context: Context) -> E
         # The sandbox is the environments' identity provider: the functions it deploys
         # trust its issuers.
         overrides={
-            env: {"jwt_issuer": url, "jwks_url": f"{url}/.well-known/jwks.json"}
+            env: {
+                "jwt_issuer": url,
+                "jwks_url": f"{url}/.well-known/jwks.json",
+                # Python steps that call the sandbox over https (a JWKS) trust its CA.
+                "ca_bundle": str(sandbox.ca_file),
+            }
             for env, url in sandbox.issuers.items()
         },
         **common,

@@ -4,6 +4,9 @@ Moto stores a distribution but answers ``LambdaFunctionAssociations`` as empty a
 ``S3OriginConfig``; without the associations the CDN front could run no edge function. The
 wrap keeps what was sent. It works on the in-process server (the sandbox runs moto in its
 own process), applies to distributions created or updated after it, and is idempotent.
+
+Moto has no origin access identities at all, which an S3 origin reads through: the same call
+adds them (:mod:`promote.sandbox.moto_oai`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,13 @@ _lock = threading.Lock()
 
 
 def keep_edge_config() -> None:
-    """Make moto's CloudFront keep edge function associations and S3 origin settings."""
+    """Make moto's CloudFront keep edge function associations and S3 origin settings, and
+    serve origin access identities. Call it before the server answers CloudFront requests."""
     from moto.cloudfront import models
+
+    from promote.sandbox.moto_oai import serve_origin_access_identities
+
+    serve_origin_access_identities()
 
     with _lock:
         if getattr(models.DefaultCacheBehaviour.__init__, _MARK, False):
