@@ -309,3 +309,49 @@ def test_an_invalidation_finds_the_distribution_by_its_alias(target: Target) -> 
     assert outcome.passed and outcome.evidence["distribution"] == distribution
     listed = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]
     assert [i["Id"] for i in listed["Items"]] == [outcome.outputs["invalidation_id"]]
+
+
+def test_a_cold_start_over_a_latency_budget_is_judged_on_a_second_request(
+    target: Target, versions: tuple[str, str]
+) -> None:
+    session = target.session
+    slow_once = """
+import json, os, time
+first = True
+def handler(event, context):
+    global first
+    if first:
+        first = False
+        time.sleep(0.6)  # what a cold start costs, once per worker
+    return {"statusCode": 200, "body": json.dumps({"ok": True})}
+"""
+    version = deploy(session, FUNCTION, slow_once)  # a version of its own, with a cold start
+    lam = session.client("lambda")
+    lam.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=version)
+    try:
+        outcome = run_step(target, step(kind="http", url="https://${api_domain}/v1.0/products/x",
+                                        latency_budget="500ms"))  # fmt: skip
+    finally:
+        lam.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=versions[0])
+    assert outcome.passed, outcome.summary
+    assert outcome.evidence["first_attempt"]["ms"] >= 500
+    post = _smoke(method="POST", latency_budget="1ms", url="https://${api_domain}/v1.0/products")
+    refused = run_step(
+        target, step(kind="http", **post.model_dump(by_alias=True, exclude={"name"}))
+    )
+    assert not refused.passed and "first_attempt" not in refused.evidence  # never repeated
+
+
+def test_rolling_back_to_no_version_removes_the_alias_the_release_created(
+    target: Target, versions: tuple[str, str]
+) -> None:
+    session = target.session
+    version = deploy(session, "brand-new-sit", ECHO)
+    point_alias(session, "brand-new-sit", version)
+    rollback = step(kind="lambda.alias", function="brand-new-sit")
+    outcome = run_step(replace_vars(target, previous_version=""), rollback)
+    assert outcome.passed and outcome.evidence["removed"]
+    assert "removed" in outcome.summary
+    with pytest.raises(session.client("lambda").exceptions.ResourceNotFoundException):
+        session.client("lambda").get_alias(FunctionName="brand-new-sit", Name="live")
+    assert run_step(replace_vars(target, previous_version=""), rollback).passed  # idempotent

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda.type_defs import AliasRoutingConfigurationTypeDef
 
 SHELL_TIMEOUT = timedelta(minutes=15)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OUTPUT_LIMIT = 4096  # characters of a command's stdout and stderr kept (the tail)
 
 
@@ -93,10 +94,18 @@ def _exchange(
     the service (not promote's infrastructure) is what a smoke test probes."""
     try:
         exchange = send(target, request, timeout)
+        outcome = assess(request, exchange, label)
+        if outcome.evidence.get("only_over_budget") and request.method in _SAFE_METHODS:
+            # A latency budget is an SLA for warm requests: the first request to a version
+            # that was just deployed pays its cold start. A safe request that missed only
+            # the budget is sent once more, and judged on that; both times are kept.
+            first = {"ms": round(exchange.seconds * 1000), "summary": outcome.summary}
+            outcome = assess(request, send(target, request, timeout), label)
+            outcome.evidence["first_attempt"] = first
     except (OSError, http.client.HTTPException) as exc:
         summary = f"{label}: {request.method} {request.url}: no reply ({type(exc).__name__}: {exc})"
         return Outcome(False, summary, {**request_evidence(request), "error": type(exc).__name__})
-    return assess(request, exchange, label)
+    return outcome
 
 
 @contextmanager
@@ -215,6 +224,8 @@ def shift_alias(
         "from_weights": routing,
     }
     outputs = {"version": version, "previous_version": previous or ""}
+    if not version:
+        return _remove_alias(client, function, alias, current is not None, evidence)
     label = f"{function}:{alias} -> {version}" + (f" (+{wanted})" if wanted else "")
     if previous == version and routing == wanted:
         return Outcome(True, f"{label}: already so", {**evidence, "changed": False}, outputs)
@@ -228,6 +239,17 @@ def shift_alias(
             FunctionName=function, Name=alias, FunctionVersion=version, RoutingConfig=config
         )
     return Outcome(True, f"{label} (was {previous})", {**evidence, "changed": True}, outputs)
+
+
+def _remove_alias(
+    client: Any, function: str, alias: str, exists: bool, evidence: dict[str, Any]
+) -> Outcome:
+    """Rolling back to no version: the alias did not exist before the release that
+    created it (a first deploy), so the rollback removes it again."""
+    if exists:
+        client.delete_alias(FunctionName=function, Name=alias)
+    summary = f"{function}:{alias} removed: no version had it before this release"
+    return Outcome(True, summary, {**evidence, "changed": exists, "removed": True}, {})
 
 
 @_step.register

@@ -145,6 +145,7 @@ def assess(request: HttpRequest, exchange: Exchange, label: str) -> Outcome:
     outputs, missing = _captures(request, exchange)
     problems.extend(f"capture `{name}`: no `{request.capture[name]}` in reply" for name in missing)
     evidence = {**exchange.evidence(), "request_headers": request.headers, "problems": problems}
+    evidence["only_over_budget"] = len(problems) == 1 and problems[0].startswith("took ")
     head = f"{label}: {exchange.method} {exchange.url} -> {exchange.status}"
     if problems:
         return Outcome(False, f"{head}; {problems[0]}", evidence, outputs)
