@@ -63,7 +63,7 @@ class AwsExecutor:
         self._redactor = Redactor(self._secrets)
         self._workdir = workdir
         self._state_dir = state_dir
-        self._cache: dict[str, boto3.Session] = {}
+        self._local = threading.local()
         self._lock = threading.Lock()
 
     def check(self, target: Target, check: Check) -> StepOutcome:
@@ -131,12 +131,15 @@ class AwsExecutor:
         return self._state_dir / "runs" / run_id / "work" / project
 
     def _session(self, env: str) -> boto3.Session:
-        # boto3 sessions are not thread-safe while they make clients: one per environment,
-        # made under a lock.
-        with self._lock:
-            if env not in self._cache:
-                self._cache[env] = self._sessions(env)
-            return self._cache[env]
+        # boto3 sessions are not thread-safe while they make clients, and the projects of a
+        # layer run in threads of their own: one session per thread and environment.
+        cache: dict[str, boto3.Session] | None = getattr(self._local, "sessions", None)
+        if cache is None:
+            cache = self._local.sessions = {}
+        if env not in cache:
+            with self._lock:  # reading the shared config files: one at a time
+                cache[env] = self._sessions(env)
+        return cache[env]
 
     def _profile_session(self, env: str) -> boto3.Session:
         environment = self._estate.environment(env)

@@ -148,6 +148,7 @@ class _Worker:
     state_dir: Path
     database_url: str | None
     executor: Executor
+    secrets: list[str]  # the secret inputs' values, for the journal's redactor
 
     @property
     def where(self) -> str:
@@ -170,7 +171,8 @@ def _worker(
         # never be resumed against the real accounts, nor a real one against the sandbox.
         state_dir = sandbox_state_dir / "engine"
     context = Context(_inputs(estate, secrets or []), directory.resolve(), state_dir)
-    return _Worker(estate, state_dir, database_url, make_executor(estate, target, context))
+    executor = make_executor(estate, target, context)
+    return _Worker(estate, state_dir, database_url, executor, list(context.inputs.values()))
 
 
 def _inputs(estate: Estate, given: list[str]) -> dict[str, str]:
@@ -230,7 +232,11 @@ def run(
     chosen = [p.strip() for p in projects.split(",") if p.strip()] if projects else None
     text = output is Format.TEXT
     with Engine(
-        worker.state_dir, database_url, executor=worker.executor, per_account=per_account
+        worker.state_dir,
+        database_url,
+        executor=worker.executor,
+        secrets=worker.secrets,
+        per_account=per_account,
     ) as engine:
         run_id = engine.start_run(
             worker.estate,
@@ -272,7 +278,11 @@ def worker(
     from promote.engine.runs import Engine
 
     with Engine(
-        found.state_dir, database_url, executor=found.executor, per_account=per_account
+        found.state_dir,
+        database_url,
+        executor=found.executor,
+        secrets=found.secrets,
+        per_account=per_account,
     ) as engine:
         stdout.print(f"worker on {engine.control.database_url}", highlight=False)
         try:
@@ -302,7 +312,9 @@ def rollback(
     from promote.engine.runs import Engine
 
     text = output is Format.TEXT
-    with Engine(found.state_dir, database_url, executor=found.executor) as engine:
+    with Engine(
+        found.state_dir, database_url, executor=found.executor, secrets=found.secrets
+    ) as engine:
         new_id = engine.start_rollback(run_id, started_by)
         if text:
             stdout.print(f"run {new_id} rolls back {run_id}", highlight=False)

@@ -305,7 +305,25 @@ def _requested_summary(data: Mapping[str, Any]) -> str:
     return ", ".join(f"{r.get('count')} of {r.get('title') or r.get('role')}" for r in wanted)
 
 
+def _item_summary(data: Mapping[str, Any]) -> str:
+    item = data.get("item") or {}
+    label = item.get("name") or item.get("kind") or ""
+    return f"{label}" + (f": {data['reason']}" if data.get("reason") else "")
+
+
+def _release_summary(data: Mapping[str, Any]) -> str:
+    release = data.get("artifact", data)
+    where = f" in {data['environment']}" if data.get("environment") else ""
+    return f"{release.get('label', '')} ({release.get('kind', '')}){where}"
+
+
 _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "artifact": _release_summary,
+    "ledger.updated": _release_summary,
+    "step.skipped": _item_summary,
+    "rollback.manual": _item_summary,
+    "canary.step": lambda d: f"{d.get('weight')}% for {d.get('bake_seconds', 0):g} s",
+    "criteria.unjudged": lambda d: "; ".join(d.get("criteria", [])),
     "run.started": _started_summary,
     "run.finished": _phase_summary,
     "project.phase": _phase_summary,

@@ -129,6 +129,15 @@ def make_run_spec(
         time_scale=time_scale,
         sandbox=sandbox,
     )
+    for p in chosen:
+        # The engine's own variables (interpolation.ENGINE_VARIABLES); version and
+        # previous_version come from lambda.deploy's outputs.
+        engine = {"run_id": run_id, "project": p.name, "started_by": started_by}
+        release = spec.projects[p.name].artifact or {}
+        if release.get("sha256"):
+            engine["artifact_sha256"] = str(release["sha256"])
+        variables = {**spec.projects[p.name].variables, **engine}
+        spec.projects[p.name] = replace(spec.projects[p.name], variables=variables)
     if sandbox:
         for p in chosen:
             if p.not_in_sandbox:

@@ -260,9 +260,8 @@ class Engine:
         """Starts a run. Raises PromotionRefused when a release has not succeeded in the
         environment before ``env`` on the promotion path."""
         chosen = select_projects(estate, projects)
-        releases = resolve(
-            estate, estate_dir or Path("."), env, chosen, self.ledger, self.artifacts
-        )
+        where = estate_dir or Path(".")
+        releases = resolve(estate, where, env, chosen, self.ledger, self.artifacts, sandbox)
         run_id = new_run_id(env)
         spec = make_run_spec(
             estate,

@@ -13,7 +13,6 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,7 +68,7 @@ def send(target: Target, request: HttpRequest, timeout: timedelta | None = None)
         # Promoting into the sandbox: a request must never leave for the real host.
         raise ValueError(f"the sandbox has no gateway port for {parts.scheme}: {request.url}")
     port = parts.port or (443 if tls else 80)
-    body, headers = _payload(request)
+    body, headers = _payload(request, target)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     seconds = (timeout or DEFAULT_TIMEOUT).total_seconds()
     connection = PinnedConnection(parts.hostname, port, address, seconds, tls)
@@ -85,7 +84,7 @@ def send(target: Target, request: HttpRequest, timeout: timedelta | None = None)
     return Exchange(request.method, request.url, response.status, reply_headers, data, elapsed)
 
 
-def _payload(request: HttpRequest) -> tuple[bytes | None, dict[str, str]]:
+def _payload(request: HttpRequest, target: Target) -> tuple[bytes | None, dict[str, str]]:
     headers = {"User-Agent": _USER_AGENT, "Accept": "application/json, */*"}
     body: bytes | None = None
     if request.json_body is not None:
@@ -94,21 +93,22 @@ def _payload(request: HttpRequest) -> tuple[bytes | None, dict[str, str]]:
     elif request.body is not None:
         body = request.body.encode()
     elif request.form:
-        body, content_type = _multipart(request.form)
+        body, content_type = _multipart(request.form, target)
         headers["Content-Type"] = content_type
     headers.update(request.headers)  # the estate's own headers win
     return body, headers
 
 
-def _multipart(form: dict[str, str]) -> tuple[bytes, str]:
-    """``curl -F``: a value starting with ``@`` uploads that file."""
+def _multipart(form: dict[str, str], target: Target) -> tuple[bytes, str]:
+    """``curl -F``: a value starting with ``@`` uploads that file (relative to the checkout
+    the project is promoted from, as curl's to its working directory)."""
     boundary = f"promote-{secrets.token_hex(12)}"
     chunks: list[bytes] = []
     for name, value in form.items():
         disposition = f'form-data; name="{name}"'
         content_type = ""
         if value.startswith("@"):
-            path = Path(value[1:])
+            path = target.path(value[1:])
             disposition += f'; filename="{path.name}"'
             guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             content_type = f"Content-Type: {guessed}\r\n"
