@@ -22,12 +22,16 @@ $(AWSCLI)/bin/aws:
 	@test -x $(AWSCLI)/bin/python || $(PYTHON) -m venv $(AWSCLI)
 	$(AWSCLI)/bin/python -m pip install --quiet --disable-pip-version-check 'awscli>=1.36'
 
+# The BBWS estate promoted DEV -> SIT -> PROD in the sandbox (promote.sandbox.demo). The
+# AWS CLI's venv is on PATH for the runbooks' shell steps (`aws lambda get-function ...`).
+TIME_SCALE ?= 0.002
+
 demo: setup
 	$(BIN)/promote validate $(ESTATE)
-	$(BIN)/promote plan sit $(ESTATE)
 	$(BIN)/promote plan prod $(ESTATE)
 	@echo "== The BBWS README's original schedule (Wave 1 in SIT before the Wave 2 it needs) is refused:"
 	@$(BIN)/promote validate tests/fixtures/estates/bbws_original_schedule; test $$? -eq 2
+	PATH="$(CURDIR)/$(AWSCLI)/bin:$$PATH" $(BIN)/python -m promote.sandbox.demo $(ESTATE) --time-scale $(TIME_SCALE)
 
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
 test: setup
