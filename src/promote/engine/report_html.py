@@ -3,7 +3,7 @@
 Nothing external: the CSS is inline and the chart is SVG in the page, so the file can be
 attached to a change ticket and opened offline. Every value from the journal goes through
 ``html.escape``; the only markup is this module's own. The tables are the Markdown log's
-(:func:`~promote.engine.report.project_sections`), so the two never disagree.
+(:func:`~promote.engine.report_md.project_sections`), so the two never disagree.
 
 The chart has one row per project: a bar from its first to its last event, coloured by its
 final phase, diamonds for approval decisions, triangles for canary steps, and a time axis in
@@ -17,12 +17,10 @@ from html import escape
 from typing import Any
 
 from promote.engine.phases import ProjectPhase
-from promote.engine.report import (
+from promote.engine.report import ProjectReport, Report, TimelineEntry
+from promote.engine.report_md import (
     Clock,
-    ProjectReport,
-    Report,
     Table,
-    TimelineEntry,
     duration_text,
     full_time,
     header_rows,
