@@ -8,8 +8,9 @@ Wiring, in the sandbox::
         ...  # https://api.sit.kimmyai.io/v1.0/products/health via --connect-to ::127.0.0.1:8443
 
 Modules: ``routes`` (pure: estate -> route table), ``api`` (REST proxy events and answers),
-``cdn`` with ``distributions``, ``edge``, ``cache`` and ``origin`` (CloudFront and
-Lambda@Edge over S3), ``oidc``, ``tls`` (the CA and certificate), ``server`` (the sockets).
+``cdn`` with ``distributions``, ``edge``, ``cache``, ``compression`` and ``origin`` (CloudFront
+and Lambda@Edge over S3), ``s3_endpoint`` (anonymous requests to S3's bucket endpoints),
+``oidc``, ``tls`` (the CA and certificate), ``server`` (the sockets).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from promote.sandbox.gateway.messages import Request, Response
 from promote.sandbox.gateway.moto_gaps import keep_edge_config
 from promote.sandbox.gateway.oidc import issuer
 from promote.sandbox.gateway.routes import ApiMatch, Route, RouteTable, SiteBucket, routes_for
+from promote.sandbox.gateway.s3_endpoint import S3Front
 from promote.sandbox.gateway.server import AccessListener, AccessRecord, Gateway
 from promote.sandbox.gateway.tls import Certificates, issue_certificates
 
@@ -38,6 +40,7 @@ __all__ = [
     "ResponseCache",
     "Route",
     "RouteTable",
+    "S3Front",
     "SiteBucket",
     "TtlPolicy",
     "issue_certificates",

@@ -1,5 +1,7 @@
-"""The CDN front's cache: responses keyed by (host, path, query), for as long as their
-``Cache-Control`` and the behaviour's TTLs allow.
+"""The CDN front's cache: responses keyed by (host, path, query, encoding), for as long as
+their ``Cache-Control`` and the behaviour's TTLs allow. The encoding is the viewer's
+``Accept-Encoding`` normalised (``gzip`` or "", :mod:`promote.sandbox.gateway.compression`),
+so compressed and uncompressed variants are kept apart.
 
 How long a response is kept (CloudFront's rules, simplified):
 
@@ -43,6 +45,11 @@ MANAGED_POLICIES: Final = {
     # CachingOptimizedForUncompressedObjects: the same TTLs.
     "b2884449-e4de-46a7-ac36-70bc7f1ddd6d": CACHING_OPTIMIZED,
 }
+# Managed policies that do not cache compressed objects (their EnableAcceptEncodingGzip and
+# EnableAcceptEncodingBrotli are false): behaviours using them never compress.
+UNCOMPRESSED_POLICIES: Final = frozenset(
+    {"4135ea2d-6df8-44a3-9df3-4b5a84be39ad", "b2884449-e4de-46a7-ac36-70bc7f1ddd6d"}
+)
 
 
 def parse_cache_control(value: str | None) -> dict[str, str]:
@@ -76,6 +83,7 @@ class CacheKey(NamedTuple):
     host: str
     path: str
     query: str
+    encoding: str = ""  # "gzip" or "": invalidations purge both variants
 
 
 @dataclass(frozen=True)

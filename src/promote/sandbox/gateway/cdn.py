@@ -7,11 +7,13 @@ through what CloudFront does:
    viewer protocol policy (``redirect-to-https``: plain http gets a 301) and allowed methods;
 2. the viewer-request function, on every request; it may answer instead of the origin, and
    then nothing else runs (``X-Cache: LambdaGeneratedResponse from cloudfront``);
-3. the cache, keyed by (host, path, query) after viewer-request: ``Hit from cloudfront``;
+3. the cache, keyed by (host, path, query) after viewer-request, and by the viewer's
+   ``Accept-Encoding`` (gzip or not) when the behaviour compresses: ``Hit from cloudfront``;
 4. on a miss: the default root object for ``/``, the origin-request function (which may also
    answer: not cached), GetObject from the S3 origin in the distribution's account, the
-   origin-response function, then the cache keeps the answer as its ``Cache-Control`` says
-   (:mod:`promote.sandbox.gateway.cache`): ``Miss from cloudfront``;
+   origin-response function, gzip when the behaviour compresses and the viewer and object
+   qualify (:mod:`promote.sandbox.gateway.compression`), then the cache keeps the answer as
+   its ``Cache-Control`` says (:mod:`promote.sandbox.gateway.cache`): ``Miss from cloudfront``;
 5. the viewer-response function, on every response but viewer-request's own.
 
 An environment's ``static_sites`` host serves its bucket through the same cache, without
@@ -29,6 +31,7 @@ from typing import Any, Final
 
 from promote.sandbox.gateway.cache import CacheKey, ResponseCache, ttl_for
 from promote.sandbox.gateway.clients import Clients
+from promote.sandbox.gateway.compression import compress, viewer_encoding
 from promote.sandbox.gateway.distributions import (
     Behaviour,
     Directory,
@@ -121,13 +124,16 @@ class CdnFront:
         request: Request,
         viewer: dict[str, Any],
     ) -> Response:
-        key = CacheKey(request.host, viewer["uri"], viewer.get("querystring", ""))
+        encoding = _encoding(behaviour, viewer)
+        key = CacheKey(request.host, viewer["uri"], viewer.get("querystring", ""), encoding)
         cacheable = request.method in CACHED_METHODS
         hit = self.cache.get(key) if cacheable else None
         if hit is not None:
             hit.set_header("X-Cache", "Hit from cloudfront")
             return hit
-        response, generated = self._from_origin(distribution, behaviour, config, viewer)
+        response, generated = self._from_origin(distribution, behaviour, config, viewer, encoding)
+        if not generated:
+            response = compress(response, encoding)
         if cacheable and not generated and response.status in CACHED_STATUSES:
             self.cache.put(key, response, ttl_for(response.header("Cache-Control"), behaviour.ttl))
         response.set_header("X-Cache", GENERATED if generated else "Miss from cloudfront")
@@ -139,13 +145,14 @@ class CdnFront:
         behaviour: Behaviour,
         config: EdgeConfig,
         viewer: dict[str, Any],
+        encoding: str,
     ) -> tuple[Response, bool]:
         """The origin's answer after the origin functions, and whether a function made it."""
         origin = distribution.origins.get(behaviour.origin_id)
         if origin is None:
             detail = f"the behaviour's origin {behaviour.origin_id} does not exist"
             return cloudfront_error(502, detail), False
-        request = _origin_request(viewer, origin, distribution.default_root_object)
+        request = _origin_request(viewer, origin, distribution.default_root_object, encoding)
         function = behaviour.functions.get(EventType.ORIGIN_REQUEST)
         if function is not None:
             result = run_request_trigger(
@@ -194,11 +201,21 @@ def _viewer_request(request: Request) -> dict[str, Any]:
     }
 
 
+def _encoding(behaviour: Behaviour, viewer: dict[str, Any]) -> str:
+    """The viewer's Accept-Encoding (after viewer-request) as CloudFront normalises it for a
+    compressing behaviour: "gzip" or ""."""
+    if not behaviour.compress:
+        return ""
+    entries = (viewer.get("headers") or {}).get("accept-encoding") or []
+    return viewer_encoding(str(e.get("value", "")) for e in entries if isinstance(e, dict))
+
+
 def _origin_request(
-    viewer: dict[str, Any], origin: Origin, default_root_object: str
+    viewer: dict[str, Any], origin: Origin, default_root_object: str, encoding: str = ""
 ) -> dict[str, Any]:
     """The request as the origin-request function sees it. The cache policy forwards no
-    viewer header (CachingOptimized), so only CloudFront's own reach the origin."""
+    viewer header (CachingOptimized), so only CloudFront's own reach the origin, and the
+    normalised Accept-Encoding when the behaviour compresses."""
     uri = viewer["uri"]
     if uri == "/" and default_root_object:
         uri = "/" + default_root_object.lstrip("/")
@@ -208,6 +225,8 @@ def _origin_request(
         ("Via", "2.0 sandbox.cloudfront.net (CloudFront)"),
         ("X-Forwarded-For", viewer["clientIp"]),
     ]
+    if encoding:
+        headers.append(("Accept-Encoding", encoding))
     return {
         "clientIp": viewer["clientIp"],
         "headers": cf_headers(headers),

@@ -19,7 +19,12 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from promote.sandbox.gateway.cache import CACHING_OPTIMIZED, MANAGED_POLICIES, TtlPolicy
+from promote.sandbox.gateway.cache import (
+    CACHING_OPTIMIZED,
+    MANAGED_POLICIES,
+    UNCOMPRESSED_POLICIES,
+    TtlPolicy,
+)
 from promote.sandbox.gateway.clients import Clients
 from promote.sandbox.gateway.edge import EventType
 from promote.sandbox.gateway.routes import SiteBucket
@@ -61,6 +66,9 @@ class Behaviour:
     allowed_methods: frozenset[str] = frozenset({"GET", "HEAD"})
     ttl: TtlPolicy = CACHING_OPTIMIZED
     functions: Mapping[EventType, FunctionRef] = field(default_factory=dict)
+    # Compress objects automatically: ``Compress`` and a cache policy that caches compressed
+    # objects (see :mod:`promote.sandbox.gateway.compression`).
+    compress: bool = False
 
     @cached_property
     def _pattern(self) -> re.Pattern[str]:
@@ -163,7 +171,14 @@ def _behaviour(data: Mapping[str, Any]) -> Behaviour:
         allowed_methods=frozenset(m.upper() for m in methods),
         ttl=_ttl_policy(data),
         functions=functions,
+        compress=_compresses(data),
     )
+
+
+def _compresses(data: Mapping[str, Any]) -> bool:
+    # Moto answers Compress as sent; when it was left out moto answers true, where CloudFront
+    # would have false: a configuration that omits it compresses in the sandbox.
+    return data.get("Compress") is True and data.get("CachePolicyId") not in UNCOMPRESSED_POLICIES
 
 
 def _ttl_policy(data: Mapping[str, Any]) -> TtlPolicy:

@@ -29,6 +29,8 @@ _log = logging.getLogger(__name__)
 CfHeaders = dict[str, list[dict[str, str]]]
 # Headers a function may not set on a response; CloudFront keeps its own.
 _READ_ONLY: Final = HOP_BY_HOP | {"via", "x-cache", "x-amz-cf-id", "x-amz-cf-pop"}
+# ...and, on a viewer response, what describes the body as sent (it may be gzipped by then).
+_VIEWER_READ_ONLY: Final = _READ_ONLY | {"content-encoding", "warning"}
 
 
 class EventType(StrEnum):
@@ -127,9 +129,10 @@ def run_response_trigger(
     if not isinstance(answer, dict) or "status" not in answer:
         raise EdgeFailure(502, "LambdaValidationError", f"{event_type} answered no response")
     status = _status(answer)
-    headers = [(k, v) for k, v in response.headers if k.lower() in _READ_ONLY]
+    read_only = _VIEWER_READ_ONLY if event_type is EventType.VIEWER_RESPONSE else _READ_ONLY
+    headers = [(k, v) for k, v in response.headers if k.lower() in read_only]
     headers += [
-        (k, v) for k, v in http_headers(answer.get("headers") or {}) if k.lower() not in _READ_ONLY
+        (k, v) for k, v in http_headers(answer.get("headers") or {}) if k.lower() not in read_only
     ]
     return Response(status, headers, response.body)
 

@@ -17,6 +17,8 @@ from promote.model import Estate
 from promote.sandbox.invocation import FunctionRef
 
 LOOPBACK_HOSTS = ("localhost",)
+S3_GLOBAL = "s3.amazonaws.com"
+S3_HOME = "us-east-1"  # the global endpoint's region
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class RouteTable:
     accounts: tuple[str, ...] = ()
     # The names the gateway's certificate covers (see :meth:`hosts`).
     domains: tuple[str, ...] = ()
+    # Every environment's home, DR and edge region: S3's regional endpoints in the certificate.
+    regions: tuple[str, ...] = ()
     # Routes that could not be filled in, as readable sentences.
     problems: tuple[str, ...] = ()
 
@@ -79,10 +83,14 @@ class RouteTable:
 
     def hosts(self) -> tuple[str, ...]:
         """Every name the gateway answers for: API domains, each environment's domain,
-        ``www.`` and ``*.`` under it (CloudFront aliases), static site hosts, localhost."""
+        ``www.`` and ``*.`` under it (CloudFront aliases), static site hosts, localhost, and
+        S3's virtual-hosted endpoints: ``*.s3.amazonaws.com`` and ``*.s3.<region>...`` for
+        us-east-1 and each region."""
         names = [*self.apis, *self.sites, *LOOPBACK_HOSTS]
         for domain in self.domains:
             names += [domain, f"www.{domain}", f"*.{domain}"]
+        names.append(f"*.{S3_GLOBAL}")
+        names += [f"*.s3.{region}.amazonaws.com" for region in (S3_HOME, *self.regions)]
         return tuple(dict.fromkeys(names))
 
 
@@ -126,6 +134,14 @@ def routes_for(estate: Estate) -> RouteTable:
         sites=sites,
         accounts=tuple(dict.fromkeys(env.account_id for env in environments.values())),
         domains=tuple(dict.fromkeys(env.domain.lower() for env in environments.values())),
+        regions=tuple(
+            dict.fromkeys(
+                region
+                for env in environments.values()
+                for region in (env.region, env.dr_region, env.edge_region)
+                if region
+            )
+        ),
         problems=tuple(problems),
     )
 

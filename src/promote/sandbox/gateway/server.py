@@ -4,6 +4,8 @@ A request is routed by its ``Host`` header (its port ignored):
 
 - ``127.0.0.1`` or ``localhost``: the OIDC documents (:mod:`promote.sandbox.gateway.oidc`);
 - an environment's ``api_domain``: the API front (:mod:`promote.sandbox.gateway.api`);
+- ``<bucket>.s3.amazonaws.com``, ``<bucket>.s3.<region>.amazonaws.com``: S3's endpoint, for
+  anonymous requests (:mod:`promote.sandbox.gateway.s3_endpoint`);
 - a CloudFront alias or a static site host: the CDN front (:mod:`promote.sandbox.gateway.cdn`);
 - anything else: 404, in JSON.
 
@@ -44,6 +46,7 @@ from promote.sandbox.gateway.messages import (
 from promote.sandbox.gateway.moto_gaps import keep_edge_config
 from promote.sandbox.gateway.oidc import oidc_response
 from promote.sandbox.gateway.routes import RouteTable
+from promote.sandbox.gateway.s3_endpoint import S3Front
 from promote.sandbox.gateway.tls import Certificates, issue_certificates
 from promote.sandbox.invocation import Invoker
 
@@ -60,7 +63,7 @@ _NO_BODY: Final = frozenset({204, 304})
 class AccessRecord:
     """One answered request, for telemetry: which front, and how it went."""
 
-    front: str  # "api", "cdn", "oidc" or "none"
+    front: str  # "api", "s3", "cdn", "oidc" or "none"
     method: str
     host: str
     path: str
@@ -98,6 +101,7 @@ class Gateway:
         clients = Clients(endpoint)
         self.api = ApiFront(invoker, routes)
         self.cdn = CdnFront(invoker, routes, clients)
+        self.s3 = S3Front(clients, routes.accounts)
         self.certificates: Certificates | None = None
         self._servers: list[_Server] = []
 
@@ -191,6 +195,9 @@ class Gateway:
         answer = self.api.handle(request)
         if answer is not None:
             return "api", answer
+        answer = self.s3.handle(request)
+        if answer is not None:
+            return "s3", answer
         answer = self.cdn.handle(request)
         if answer is not None:
             return "cdn", answer
