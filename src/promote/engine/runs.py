@@ -290,12 +290,14 @@ class Engine:
         return new_id
 
     def _launch(self, spec: RunSpec) -> None:
-        # Journaled here too, so status knows the run as soon as this returns.
+        # DBOS first: a run in the journal that DBOS does not know would never be resumed
+        # (a kill between the two). The workflow journals run.started itself, under the same
+        # key; journaling it here too lets status know the run as soon as this returns.
+        with SetWorkflowID(spec.run_id):
+            DBOS.start_workflow(run_workflow, spec.to_json())
         self.runtime.journal(spec.run_id).append(
             _STARTED_KEY, "run.started", None, {"spec": spec.to_json()}
         )
-        with SetWorkflowID(spec.run_id):
-            DBOS.start_workflow(run_workflow, spec.to_json())
 
     def status(self, run_id: str) -> RunStatus:
         return self.control.status(run_id)

@@ -29,7 +29,8 @@ from typing import Any
 import boto3
 
 from bbws import sandbox_baseline
-from promote.engine.errors import ApprovalRefused
+from promote.engine.errors import ApprovalRefused, UnknownRun
+from promote.engine.plan import DEFAULT_PER_ACCOUNT
 from promote.engine.runs import RunControl
 from promote.engine.status import RunStatus
 from promote.model import Estate
@@ -42,18 +43,31 @@ PROMOTE = [sys.executable, "-m", "promote"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    code, _ = run_demo(
+        Path(args.estate), Path(args.state_dir), args.time_scale, args.until, args.per_account
+    )
+    return code
+
+
+def run_demo(
+    estate_dir: Path,
+    state_dir: Path,
+    time_scale: float,
+    until: str | None = None,
+    per_account: int = DEFAULT_PER_ACCOUNT,
+) -> tuple[int, list[str]]:
+    """The demo: the exit code of the last run and the ids of the runs, in order."""
     from promote.cli import check_estate
 
-    estate_dir = Path(args.estate)
     estate, _, _ = check_estate(estate_dir)
     if estate is None:
         print(f"{estate_dir} is not a valid estate: run `promote validate {estate_dir}`")
-        return 2
-    state = Path(args.state_dir).resolve()
+        return 2, []
+    state = state_dir.resolve()
     sandbox_dir = state / "sandbox"
     _fresh(state)
     started = time.monotonic()
-    say(f"BBWS demo: time scale {args.time_scale:g} (bake times x{args.time_scale:g})")
+    say(f"BBWS demo: time scale {time_scale:g} (bake times x{time_scale:g})")
     with Sandbox(
         accounts=accounts_for(estate),
         port=free_port(),
@@ -65,11 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_running(sandbox_dir, sandbox, estate.name, estate_dir.resolve())
         _use_profiles(sandbox_dir)
         _baseline(estate)
-        demo = _Demo(estate, estate_dir, sandbox, sandbox_dir, args.time_scale)
-        code = demo.promote_all()
+        demo = _Demo(estate, estate_dir, sandbox, sandbox_dir, time_scale, per_account)
+        code = demo.promote_all(until)
         demo.summary()
     say(f"sandbox stopped; demo took {time.monotonic() - started:.0f} s")
-    return code
+    return code, demo.runs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
         help="multiply bake times by this (0.002: PROD's 15m + 30m canary bakes take 5.4 s)",
     )
     parser.add_argument("--state-dir", default=".promote/demo", help="emptied first")
+    parser.add_argument("--until", help="stop after promoting into this environment")
+    parser.add_argument(
+        "--per-account", type=int, default=DEFAULT_PER_ACCOUNT, help="projects at once"
+    )
     return parser
 
 
@@ -146,7 +164,13 @@ def _vpc_with_id(ec2: Any, vpc_id: str, name: str, cidr: str) -> None:
 
 class _Demo:
     def __init__(
-        self, estate: Estate, estate_dir: Path, sandbox: Sandbox, sandbox_dir: Path, scale: float
+        self,
+        estate: Estate,
+        estate_dir: Path,
+        sandbox: Sandbox,
+        sandbox_dir: Path,
+        scale: float,
+        per_account: int,
     ) -> None:
         self.estate = estate
         self.estate_dir = estate_dir
@@ -154,15 +178,18 @@ class _Demo:
         self.sandbox_dir = sandbox_dir
         self.engine_dir = sandbox_dir / "engine"
         self.scale = scale
+        self.per_account = per_account
         self.runs: list[str] = []
         os.environ["BBWS_CURSOR_KEY"] = secrets.token_urlsafe(36)
 
-    def promote_all(self) -> int:
+    def promote_all(self, until: str | None = None) -> int:
         for env in self.estate.spec.promotion_path:
             code = self.promote(env)
             if code != 0:
                 say(f"the {env} run ended with exit code {code}; stopping")
                 return code
+            if env == until:
+                break
         return 0
 
     def promote(self, env: str) -> int:
@@ -186,6 +213,8 @@ class _Demo:
             f"{self.scale:g}",
             "--started-by",
             STARTED_BY,
+            "--per-account",
+            str(self.per_account),
         ]
         known = set(_run_ids(self.engine_dir))
         process = subprocess.Popen(command)
@@ -195,14 +224,17 @@ class _Demo:
                 fresh = [r for r in _run_ids(self.engine_dir) if r not in known]
                 if fresh:
                     self._approve_waiting(control, fresh[0])
-                time.sleep(0.2)
+                time.sleep(0.05)
         finally:
             control.close()
         self.runs += [r for r in _run_ids(self.engine_dir) if r not in known]
         return process.returncode
 
     def _approve_waiting(self, control: RunControl, run_id: str) -> None:
-        status = control.status(run_id)
+        try:
+            status = control.status(run_id)
+        except UnknownRun:  # its folder is there, its first event not yet
+            return
         for project, entry in status.projects.items():
             if entry.waiting_for:
                 self._approve(control, status, project)
