@@ -94,7 +94,7 @@ class Tally:
     def waiting_for(self) -> str:
         """``1 of Tech Lead, 2 of DBA``: how many more people of which roles."""
         parts = [
-            f"{r.count - len(g)} of {r.title}"
+            r.title if r.item else f"{r.count - len(g)} of {r.title}"  # an item's title says who
             for r, g in zip(self.requirements, self.granted, strict=True)
             if len(g) < r.count
         ]

@@ -200,7 +200,7 @@ def _project_spec(
         artifact=artifact,
         canary=canary,
         sign_offs=[
-            Requirement(c.role, 1, f"{title(c.role)} sign-off", c.manual)
+            Requirement(c.role, 1, f"{title(c.role)} to sign off `{c.manual}`", c.manual)
             for c in criteria
             if c.manual
         ],

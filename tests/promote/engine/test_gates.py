@@ -296,8 +296,9 @@ def test_success_criteria_are_a_sign_off_gate_after_the_smoke_tests(make: Make) 
 
     status = until(engine, run_id, waiting("orders"))
     assert status.waiting()["orders"] == (
-        "waiting for sign-off: 1 of DevOps Lead sign-off, 1 of DevOps Lead sign-off, "
-        "1 of Tech Lead sign-off"
+        "waiting for sign-off: DevOps Lead to sign off `orders show in the back office`, "
+        "DevOps Lead to sign off `no new customer complaints`, "
+        "Tech Lead to sign off `dashboards reviewed`"
     )
     assert fake.calls == ["orders-deploy", "orders-smoke"]
     unjudged = events(engine, run_id, "criteria.unjudged", "orders")
@@ -307,7 +308,9 @@ def test_success_criteria_are_a_sign_off_gate_after_the_smoke_tests(make: Make) 
     # One DevOps Lead signs off both of the role's items with one approval.
     engine.approve(run_id, "orders", "dan")
     status = until(engine, run_id, lambda s: s.projects["orders"].approvers == ["dan"])
-    assert status.waiting()["orders"] == "waiting for sign-off: 1 of Tech Lead sign-off"
+    assert status.waiting()["orders"] == (
+        "waiting for sign-off: Tech Lead to sign off `dashboards reviewed`"
+    )
     with pytest.raises(ApprovalRefused, match="holds none of the roles still needed"):
         engine.approve(run_id, "orders", "dan")
     engine.approve(run_id, "orders", "bob")

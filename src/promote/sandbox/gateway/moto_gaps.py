@@ -24,8 +24,10 @@ def keep_edge_config() -> None:
     from moto.cloudfront import models
 
     from promote.sandbox.moto_oai import serve_origin_access_identities
+    from promote.sandbox.moto_replicas import serve_replicas  # DynamoDB global tables
 
     serve_origin_access_identities()
+    serve_replicas()
 
     with _lock:
         if getattr(models.DefaultCacheBehaviour.__init__, _MARK, False):
