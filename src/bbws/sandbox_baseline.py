@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -93,12 +93,15 @@ def _create_zone(route53: Any, zone: str) -> bool:
 
 def _certificates(session: boto3.Session, env: Environment) -> list[str]:
     """The API's regional certificate and the site's CloudFront one (us-east-1), issued."""
-    wanted: Mapping[str, tuple[str, ...]] = {
-        env.region: (env.api_domain,),
-        EDGE_REGION: (env.domain, f"*.{env.domain}"),
-    }
+    # One certificate per name a check looks for: moto's ListCertificates has no
+    # SubjectAlternativeNameSummaries, so a name is found only as a DomainName.
+    wanted: list[tuple[str, tuple[str, ...]]] = [
+        (env.region, (env.api_domain,)),
+        (EDGE_REGION, (env.domain, f"*.{env.domain}")),
+        (EDGE_REGION, (f"*.{env.domain}", env.domain)),
+    ]
     made = []
-    for region, names in wanted.items():
+    for region, names in wanted:
         acm = session.client("acm", region_name=region)
         listed = acm.list_certificates()["CertificateSummaryList"]
         if any(c.get("DomainName") == names[0] for c in listed):

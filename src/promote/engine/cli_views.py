@@ -279,7 +279,9 @@ def summarise(event: Mapping[str, Any]) -> str:
     if kind.endswith(".result"):
         item = data.get("item") or {}
         outcome = data.get("outcome") or {}
-        label = item.get("name") or item.get("kind") or item.get("check") or ""
+        label = (
+            item.get("name") or item.get("kind") or item.get("check") or item.get("function") or ""
+        )
         return f"{label}: {outcome.get('summary', '')}"
     summary = _SUMMARIES.get(kind)
     return summary(data) if summary else ""

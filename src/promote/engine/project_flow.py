@@ -9,6 +9,7 @@ decision sent while no worker runs waits in the system database.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -227,6 +228,11 @@ class _Project:
                     self.record("rollback.manual", {"item": step})
                     left.append(step.get("name") or step.get("instructions", ""))
                     continue
+                missing = _uncaptured(step, self.variables)
+                if missing:
+                    reason = f"nothing to undo: ${{{missing}}} was never captured (no deploy ran)"
+                    self.record("step.skipped", {"item": step, "reason": reason})
+                    continue
                 self.call("rollback", index, step)
                 ran += 1
         except Stop as broke:
@@ -267,6 +273,19 @@ class _Project:
             self.record("approval.refused", {"message": message, "reason": "unknown decision"})
             return
         handler(self, tally, person, message.get("comment"))
+
+
+# Values only a deploy step captures: a rollback step that needs one has nothing to undo
+# when the deploy never ran.
+_CAPTURED_BY_DEPLOY = ("previous_version", "version")
+
+
+def _uncaptured(step: dict[str, Any], variables: dict[str, str]) -> str | None:
+    text = json.dumps(step)
+    for name in _CAPTURED_BY_DEPLOY:
+        if f"${{{name}}}" in text and name not in variables:
+            return name
+    return None
 
 
 def _approve(p: _Project, tally: Tally, person: str, comment: str | None) -> None:
