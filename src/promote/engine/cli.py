@@ -302,6 +302,7 @@ def rollback(
     database_url: DatabaseUrl = None,
     started_by: StartedBy = None,
     secret: SecretOpt = None,
+    per_account: PerAccountOpt = DEFAULT_PER_ACCOUNT,
     output: FormatOpt = Format.TEXT,
 ) -> int:
     """Roll run RUN back: every project it promoted runs its rollback steps, last layer
@@ -313,7 +314,11 @@ def rollback(
 
     text = output is Format.TEXT
     with Engine(
-        found.state_dir, database_url, executor=found.executor, secrets=found.secrets
+        found.state_dir,
+        database_url,
+        executor=found.executor,
+        secrets=found.secrets,
+        per_account=per_account,
     ) as engine:
         new_id = engine.start_rollback(run_id, started_by)
         if text:

@@ -37,7 +37,6 @@ class LambdaDeploy(StepBase):
     kind: Literal["lambda.deploy"]
     function: str
     alias: str = "live"
-    artifact: str | None = None
     handler: str | None = None
     runtime: str = "python3.12"
     role: str | None = None

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda.type_defs import AliasRoutingConfigurationTypeDef
 
 SHELL_TIMEOUT = timedelta(minutes=15)
+EDGE_REGION = "us-east-1"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OUTPUT_LIMIT = 4096  # characters of a command's stdout and stderr kept (the tail)
 
@@ -73,8 +74,11 @@ def run_step(target: Target, step: Step) -> Outcome:
         return redacted(outcome, target.secrets)
     if isinstance(filled, CheckStep):
         return run_check(target, filled.that)  # redacted there
+    region = filled.region or target.region
+    if isinstance(filled, LambdaDeploy) and filled.edge and not filled.region:
+        region = EDGE_REGION  # Lambda@Edge functions live in us-east-1, whatever the home
     with _infrastructure(filled.summary()):
-        outcome = _step(filled, target, filled.region or target.region)
+        outcome = _step(filled, target, region)
     return redacted(outcome, target.secrets)
 
 
