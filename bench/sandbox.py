@@ -32,7 +32,7 @@ from typing import Any
 import boto3
 
 from promote.cli import check_estate
-from promote.sandbox import Sandbox, accounts_for
+from promote.sandbox import Sandbox
 from promote.sandbox.invocation import FunctionRef
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,14 +180,7 @@ def main() -> int:
         estate, _, _ = check_estate(root)
         assert estate is not None
         state = Path(tmp) / "state"
-        with Sandbox(
-            accounts=accounts_for(estate),
-            port=_free_port(),
-            state_dir=state,
-            estate=estate,
-            http_port=0,
-            https_port=0,
-        ) as sandbox:
+        with Sandbox.for_estate(estate, state) as sandbox:
             os.environ.update(
                 AWS_CONFIG_FILE=str(state / "config"),
                 AWS_SHARED_CREDENTIALS_FILE=str(state / "credentials"),
@@ -229,15 +222,6 @@ def _print_step(rps: float, report: dict[str, Any]) -> None:
         f"ok {report['ok']}/{report['sent']}, dropped {report['dropped']}"
         + ("" if sustained(report) else "  <- not sustained")
     )
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 if __name__ == "__main__":

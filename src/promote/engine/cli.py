@@ -55,7 +55,7 @@ from promote.model import Estate
 from promote.sandbox.server import Running, config_paths, running
 
 if TYPE_CHECKING:
-    from promote.engine.runs import RunControl
+    from promote.engine.runs import Engine, RunControl
 
 # The seam between the CLI and the accounts: tests replace it with a fake executor.
 ExecutorFactory = Callable[[Estate, "Running | None", "Context"], Executor]
@@ -150,6 +150,18 @@ class _Worker:
     executor: Executor
     secrets: list[str]  # the secret inputs' values, for the journal's redactor
 
+    def engine(self, per_account: int) -> Engine:
+        """This process as a DBOS worker: it resumes the database's unfinished runs."""
+        from promote.engine.runs import Engine
+
+        return Engine(
+            self.state_dir,
+            self.database_url,
+            executor=self.executor,
+            secrets=self.secrets,
+            per_account=per_account,
+        )
+
     @property
     def where(self) -> str:
         return "" if self.state_dir == DEFAULT_STATE_DIR else f" --state-dir {self.state_dir}"
@@ -227,17 +239,9 @@ def run(
     _json_errors(output is Format.JSON)
     worker = _worker(directory, sandbox, sandbox_state_dir, state_dir, database_url, secret)
     worker.estate.environment(environment)  # an unknown environment is refused first
-    from promote.engine.runs import Engine
-
     chosen = [p.strip() for p in projects.split(",") if p.strip()] if projects else None
     text = output is Format.TEXT
-    with Engine(
-        worker.state_dir,
-        database_url,
-        executor=worker.executor,
-        secrets=worker.secrets,
-        per_account=per_account,
-    ) as engine:
+    with worker.engine(per_account) as engine:
         run_id = engine.start_run(
             worker.estate,
             environment,
@@ -275,15 +279,7 @@ def worker(
     `kill -9`) and take queued projects, until Ctrl-C (or, with --until-idle, until no run is
     left). Several workers may share a postgresql:// --database-url."""
     found = _worker(directory, sandbox, sandbox_state_dir, state_dir, database_url, secret)
-    from promote.engine.runs import Engine
-
-    with Engine(
-        found.state_dir,
-        database_url,
-        executor=found.executor,
-        secrets=found.secrets,
-        per_account=per_account,
-    ) as engine:
+    with found.engine(per_account) as engine:
         stdout.print(f"worker on {engine.control.database_url}", highlight=False)
         try:
             while not (until_idle and not _unfinished(engine.control, found.state_dir)):
@@ -310,16 +306,8 @@ def rollback(
     as for `promote run`."""
     _json_errors(output is Format.JSON)
     found = _worker(directory, sandbox, sandbox_state_dir, state_dir, database_url, secret)
-    from promote.engine.runs import Engine
-
     text = output is Format.TEXT
-    with Engine(
-        found.state_dir,
-        database_url,
-        executor=found.executor,
-        secrets=found.secrets,
-        per_account=per_account,
-    ) as engine:
+    with found.engine(per_account) as engine:
         new_id = engine.start_rollback(run_id, started_by)
         if text:
             stdout.print(f"run {new_id} rolls back {run_id}", highlight=False)

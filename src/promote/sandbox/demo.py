@@ -34,7 +34,6 @@ from promote.engine.plan import DEFAULT_PER_ACCOUNT
 from promote.engine.runs import RunControl
 from promote.engine.status import RunStatus
 from promote.model import Estate
-from promote.sandbox.profiles import accounts_for
 from promote.sandbox.server import Sandbox, config_paths, write_running
 
 STARTED_BY = "tebogo"  # the runbooks' author (estate.yaml, devops_lead)
@@ -68,14 +67,7 @@ def run_demo(
     _fresh(state)
     started = time.monotonic()
     say(f"BBWS demo: time scale {time_scale:g} (bake times x{time_scale:g})")
-    with Sandbox(
-        accounts=accounts_for(estate),
-        port=free_port(),
-        state_dir=sandbox_dir,
-        estate=estate,
-        http_port=0,
-        https_port=0,
-    ) as sandbox:
+    with Sandbox.for_estate(estate, sandbox_dir) as sandbox:
         write_running(sandbox_dir, sandbox, estate.name, estate_dir.resolve())
         _use_profiles(sandbox_dir)
         _baseline(estate)
@@ -101,15 +93,6 @@ def _parser() -> argparse.ArgumentParser:
         "--per-account", type=int, default=DEFAULT_PER_ACCOUNT, help="projects at once"
     )
     return parser
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def say(text: str) -> None:

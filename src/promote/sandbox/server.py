@@ -37,6 +37,7 @@ from promote.sandbox.profiles import (
     FAKE_KEY_ID,
     FAKE_SECRET,
     SandboxAccount,
+    accounts_for,
     endpoint,
     render_config,
     render_credentials,
@@ -60,6 +61,13 @@ def config_paths(state_dir: Path) -> tuple[Path, Path]:
     """The config and credentials files, absolute."""
     root = state_dir.resolve()
     return root / CONFIG_FILE, root / CREDENTIALS_FILE
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def check_port_free(port: int) -> None:
@@ -89,6 +97,20 @@ class Sandbox:
     http_port: int = DEFAULT_HTTP_PORT  # 0 picks a free port
     https_port: int | None = DEFAULT_HTTPS_PORT
     services: Any = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def for_estate(cls, estate: Estate, state_dir: Path) -> Sandbox:
+        """The estate's accounts and data plane, every port a free one (tests, benchmarks,
+        the demo: nothing else on the machine is disturbed)."""
+        return cls(
+            accounts=accounts_for(estate),
+            port=free_port(),
+            state_dir=state_dir,
+            estate=estate,
+            http_port=0,
+            https_port=0,
+        )
+
     _server: Any = field(default=None, init=False, repr=False)
     # Unique per start (see render_config); set by start().
     session_name: str = field(default="promote-sandbox", init=False)

@@ -21,9 +21,9 @@ import boto3
 
 from promote.cli import check_estate
 from promote.model import Estate
-from promote.sandbox import Sandbox, accounts_for
+from promote.sandbox import Sandbox
 from promote.sandbox.server import clear_running, config_paths, write_running
-from tests.promote.sandbox.conftest import AWS_VARIABLES, free_port
+from tests.promote.sandbox.conftest import AWS_VARIABLES
 
 PROJECTS = ("alpha", "beta")
 ROLE = "crash-lambda"  # the functions' execution role, made in each account
@@ -129,14 +129,7 @@ def serving(estate: Estate, estate_dir: Path, state_dir: Path) -> Iterator[Sandb
     in this process uses its profiles while it runs; each account gets the functions' role."""
     saved = {k: os.environ.pop(k) for k in AWS_VARIABLES if k in os.environ}
     files = {k: os.environ.get(k) for k in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")}
-    sandbox = Sandbox(
-        accounts=accounts_for(estate),
-        port=free_port(),
-        state_dir=state_dir,
-        estate=estate,
-        http_port=0,
-        https_port=0,
-    )
+    sandbox = Sandbox.for_estate(estate, state_dir)
     try:
         with sandbox:
             write_running(state_dir, sandbox, estate.name, estate_dir)

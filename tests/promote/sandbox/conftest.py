@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ import pytest
 from promote.cli import check_estate
 from promote.model import Estate
 from promote.sandbox import Sandbox, accounts_for
+from promote.sandbox.server import free_port as server_free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 BBWS = ROOT / "estates" / "bbws"
@@ -31,11 +31,7 @@ AWS_VARIABLES = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+free_port = server_free_port
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +47,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 def data_plane(estate: Estate, state_dir: Path) -> Iterator[Sandbox]:
     """A sandbox for ``estate`` with its data plane (runtime, gateway, telemetry, issuers),
     every port a free one."""
-    with Sandbox(
-        accounts=accounts_for(estate),
-        port=free_port(),
-        state_dir=state_dir,
-        estate=estate,
-        http_port=0,
-        https_port=0,
-    ) as running:
+    with Sandbox.for_estate(estate, state_dir) as running:
         yield running
 
 

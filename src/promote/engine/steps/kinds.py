@@ -11,14 +11,10 @@ import http.client
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from functools import singledispatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from promote.engine.steps import lambda_deploy, terraform
 from promote.engine.steps.checks import run_check, scope
@@ -29,6 +25,7 @@ from promote.engine.steps.port import (
     UnsupportedKind,
     failed,
     fill,
+    infrastructure,
     passed,
     redacted,
 )
@@ -77,7 +74,7 @@ def run_step(target: Target, step: Step) -> Outcome:
     region = filled.region or target.region
     if isinstance(filled, LambdaDeploy) and filled.edge and not filled.region:
         region = EDGE_REGION  # Lambda@Edge functions live in us-east-1, whatever the home
-    with _infrastructure(filled.summary()):
+    with infrastructure(filled.summary()):
         outcome = _step(filled, target, region)
     return redacted(outcome, target.secrets)
 
@@ -110,20 +107,6 @@ def _exchange(
         summary = f"{label}: {request.method} {request.url}: no reply ({type(exc).__name__}: {exc})"
         return Outcome(False, summary, {**request_evidence(request), "error": type(exc).__name__})
     return outcome
-
-
-@contextmanager
-def _infrastructure(label: str) -> Iterator[None]:
-    """AWS errors become StepErrored, raised from the original."""
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise StepErrored(
-            f"{label}: {error.get('Code', 'Unknown')} {error.get('Message', '')}"
-        ) from exc
-    except BotoCoreError as exc:
-        raise StepErrored(f"{label}: {exc}") from exc
 
 
 @singledispatch
@@ -190,7 +173,7 @@ def shift_traffic(
     target: Target, function: str, alias: str, version: str, previous: str, weight: int
 ) -> Outcome:
     """A canary step: ``weight`` percent of ``function:alias`` on ``version``."""
-    with _infrastructure(f"shift {function}:{alias}"):
+    with infrastructure(f"shift {function}:{alias}"):
         outcome = lambda_deploy.shift(
             target, target.region, function, alias, version, previous or None, weight
         )

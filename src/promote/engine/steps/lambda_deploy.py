@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from promote.engine.steps.port import Outcome, StepErrored, Target, failed
+from promote.engine.steps.port import Outcome, Target, failed, infrastructure
 from promote.model.steps import LambdaDeploy
 
 if TYPE_CHECKING:
@@ -52,7 +49,7 @@ def deploy(
     (Lambda's: the base64 of the digest) and label. Raises StepErrored when AWS fails."""
     client: LambdaClient = target.session.client("lambda", region_name=region)
     code_sha256 = base64.b64encode(bytes.fromhex(sha256)).decode()
-    with _infrastructure(f"lambda.deploy {step.function} ({region})"):
+    with infrastructure(f"lambda.deploy {step.function} ({region})"):
         try:
             current: Mapping[str, Any] | None = client.get_function_configuration(
                 FunctionName=step.function
@@ -134,7 +131,7 @@ def shift(
     weights: dict[str, float] = {version: weight / 100} if previous and 0 < weight < 100 else {}
     primary = previous if previous and weight < 100 else version
     client: LambdaClient = target.session.client("lambda", region_name=region)
-    with _infrastructure(f"shift {function}:{alias} to {weight}% on {version} ({region})"):
+    with infrastructure(f"shift {function}:{alias} to {weight}% on {version} ({region})"):
         before = _state(client.get_alias(FunctionName=function, Name=alias))
         changed = (before["version"], before["weights"]) != (primary, weights)
         after = before
@@ -296,18 +293,3 @@ def _show(alias: Mapping[str, Any] | None) -> str:
         return "(none)"
     shares = "".join(f" +{v}:{w:.0%}" for v, w in alias["weights"].items())
     return f"{alias['version']}{shares}"
-
-
-@contextmanager
-def _infrastructure(label: str) -> Iterator[None]:
-    """AWS errors become StepErrored. (kinds.py has the same; importing it from here would
-    make a cycle once kinds dispatches to this module.)"""
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise StepErrored(
-            f"{label}: {error.get('Code', 'Unknown')} {error.get('Message', '')}"
-        ) from exc
-    except BotoCoreError as exc:
-        raise StepErrored(f"{label}: {exc}") from exc

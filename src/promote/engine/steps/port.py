@@ -10,12 +10,14 @@ kind needs: filling templates from the target's scope, and redacting secrets.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from promote.errors import PromoteError
@@ -125,6 +127,20 @@ def redacted(outcome: Outcome, secrets: frozenset[str]) -> Outcome:
         evidence=redact(outcome.evidence, secrets),
         outputs=redact(outcome.outputs, secrets),
     )
+
+
+@contextmanager
+def infrastructure(label: str) -> Iterator[None]:
+    """AWS errors become StepErrored (raised from the original): the step could not act."""
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise StepErrored(
+            f"{label}: {error.get('Code', 'Unknown')} {error.get('Message', '')}"
+        ) from exc
+    except BotoCoreError as exc:
+        raise StepErrored(f"{label}: {exc}") from exc
 
 
 def failed(summary: str, **evidence: Any) -> Outcome:
