@@ -41,6 +41,7 @@ from promote.engine.cli_views import (
     _valid_estate,
     logs,
     report,
+    show_dry_run,
     status,
     stdout,
     summarise,
@@ -226,6 +227,14 @@ def run(
         ),
     ] = 1.0,
     per_account: PerAccountOpt = DEFAULT_PER_ACCOUNT,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Show what the run would do (releases, gates, steps) and start nothing. "
+            "It still checks the promotion path, and builds a first environment's artifacts.",
+        ),
+    ] = False,
     output: FormatOpt = Format.TEXT,
 ) -> int:
     """Promote the estate into ENVIRONMENT and follow the run until it ends.
@@ -240,6 +249,21 @@ def run(
     worker = _worker(directory, sandbox, sandbox_state_dir, state_dir, database_url, secret)
     worker.estate.environment(environment)  # an unknown environment is refused first
     chosen = [p.strip() for p in projects.split(",") if p.strip()] if projects else None
+    if dry_run:
+        from promote.engine.runs import prepare_run
+
+        spec = prepare_run(
+            worker.estate,
+            environment,
+            worker.state_dir,
+            chosen,
+            started_by,
+            estate_dir=directory.resolve(),
+            time_scale=time_scale,
+            sandbox=sandbox,
+        )
+        show_dry_run(spec, output)
+        return 0
     text = output is Format.TEXT
     with worker.engine(per_account) as engine:
         run_id = engine.start_run(

@@ -21,6 +21,7 @@ from promote.engine.errors import JournalBroken, UnknownRun
 from promote.engine.journal import Journal
 from promote.engine.journal import verify as verify_journal
 from promote.engine.phases import ProjectPhase
+from promote.engine.plan import ProjectSpec, RunSpec
 from promote.engine.status import RunStatus
 from promote.errors import EstateInvalid
 from promote.model import Estate
@@ -368,3 +369,45 @@ def _environments(estate_dir: Path | None, seen: list[str]) -> list[str]:
         path = list(_valid_estate(estate_dir).spec.promotion_path)
         order = [e for e in path if e in order] + [e for e in order if e not in path]
     return order
+
+
+def show_dry_run(spec: RunSpec, output: Format) -> None:
+    """What a run would do, per layer and project; JSON: the run spec itself."""
+    if output is Format.JSON:
+        _print_json(spec.to_json())
+        return
+    stdout.print(
+        f"dry run: promoting into {spec.environment} ({spec.account_id}, {spec.region}) "
+        f"would do this; nothing was started",
+        highlight=False,
+    )
+    for number, layer in enumerate(spec.layers, start=1):
+        stdout.print(f"layer {number}: {', '.join(layer)}", highlight=False)
+        for name in layer:
+            stdout.print(_project_line(spec, spec.projects[name]), highlight=False, soft_wrap=True)
+
+
+def _project_line(spec: RunSpec, p: ProjectSpec) -> str:
+    if p.skip:
+        return f"  {p.name}: skipped ({p.skip})"
+    release = p.artifact or {}
+    parts = [f"release {release.get('label', '-')}"]
+    parts.append(f"{len(p.checks)} checks")
+    approvals = [r.title for r in p.requirements if r.item is None]
+    attested = len(p.requirements) - len(approvals)
+    if approvals:
+        parts.append("approvals: " + ", ".join(approvals))
+    if attested:
+        parts.append(f"{attested} items to attest")
+    steps = [
+        str(s.get("name") or s.get("kind"))
+        + (" (not in the sandbox)" if spec.sandbox and s.get("not_in_sandbox") else "")
+        for s in p.steps
+    ]
+    parts.append("steps: " + (", ".join(steps) or "none"))
+    parts.append(f"{len(p.smoke_tests)} smoke tests")
+    if p.canary:
+        parts.append("canary " + " -> ".join(f"{c['weight']}%" for c in p.canary))
+    if p.sign_offs:
+        parts.append(f"{len(p.sign_offs)} sign-offs")
+    return f"  {p.name}: " + "; ".join(parts)

@@ -191,6 +191,35 @@ def _overlay_workflow_state(status: RunStatus, state: str | None) -> None:
         status.phase = RunPhase.ERRORED
 
 
+def prepare_run(
+    estate: Estate,
+    env: str,
+    state_dir: Path,
+    projects: Sequence[str] | None = None,
+    started_by: str | None = None,
+    *,
+    estate_dir: Path | None = None,
+    time_scale: float = 1.0,
+    sandbox: bool = False,
+) -> RunSpec:
+    """What a run would do, fixed: its releases (built in the first environment of the
+    path, else taken from the ledger) and its spec. Needs no worker: ``--dry-run`` shows it."""
+    chosen = select_projects(estate, projects)
+    store = ArtifactStore(state_dir / "artifacts")
+    where = estate_dir or Path(".")
+    releases = resolve(estate, where, env, chosen, Ledger(state_dir), store, sandbox)
+    return make_run_spec(
+        estate,
+        env,
+        new_run_id(env),
+        started_by or getpass.getuser(),
+        projects,
+        artifacts=releases,
+        time_scale=time_scale,
+        sandbox=sandbox,
+    )
+
+
 class Engine:
     """A DBOS worker that runs promotions; creating it resumes unfinished runs."""
 
@@ -259,22 +288,18 @@ class Engine:
     ) -> str:
         """Starts a run. Raises PromotionRefused when a release has not succeeded in the
         environment before ``env`` on the promotion path."""
-        chosen = select_projects(estate, projects)
-        where = estate_dir or Path(".")
-        releases = resolve(estate, where, env, chosen, self.ledger, self.artifacts, sandbox)
-        run_id = new_run_id(env)
-        spec = make_run_spec(
+        spec = prepare_run(
             estate,
             env,
-            run_id,
-            started_by or getpass.getuser(),
+            self.state_dir,
             projects,
-            artifacts=releases,
+            started_by,
+            estate_dir=estate_dir,
             time_scale=time_scale,
             sandbox=sandbox,
         )
         self._launch(spec)
-        return run_id
+        return spec.run_id
 
     def start_rollback(self, run_id: str, started_by: str | None = None) -> str:
         """Starts a run that rolls run ``run_id`` back, last layer first (see rollback.py)."""

@@ -282,3 +282,18 @@ def test_a_worker_with_nothing_to_do_exits_when_idle(
 ) -> None:
     code, out, _ = cli("worker", str(shop([])), "--state-dir", str(state), "--until-idle")
     assert code == 0 and "worker on sqlite:///" in out
+
+
+def test_a_dry_run_shows_the_run_and_starts_nothing(
+    cli: Run, fake: FakeExecutor, shop: Callable[..., Path], state: Path
+) -> None:
+    estate = shop(gated_projects(TWO_LEADS))
+    code, out, _ = cli("run", "sit", str(estate), "--state-dir", str(state), "--dry-run")
+    assert code == 0, out
+    assert "nothing was started" in out and "layer 1: tables" in out
+    assert "gated: release rev-" in out and "approvals: Tech Lead, DevOps Lead" in out
+    assert fake.calls == [] and not (state / "runs").exists()
+    code, out, _ = cli(
+        "run", "sit", str(estate), "--state-dir", str(state), "--dry-run", "-f", "json"
+    )
+    assert code == 0 and json.loads(out)["layers"] == [["tables"], ["gated"], ["after"]]
