@@ -227,6 +227,14 @@ def run(
         ),
     ] = 1.0,
     per_account: PerAccountOpt = DEFAULT_PER_ACCOUNT,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            help="Enter ENVIRONMENT by one of the estate's promotion_policies instead of the "
+            "path (e.g. immediate_prod: right after a passed SIT soak).",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -261,6 +269,7 @@ def run(
             estate_dir=directory.resolve(),
             time_scale=time_scale,
             sandbox=sandbox,
+            policy=policy,
         )
         show_dry_run(spec, output)
         return 0
@@ -274,6 +283,7 @@ def run(
             estate_dir=directory.resolve(),
             time_scale=time_scale,
             sandbox=sandbox,
+            policy=policy,
         )
         if text:
             stdout.print(f"run {run_id} started (runs under {worker.state_dir})", highlight=False)

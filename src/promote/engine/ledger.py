@@ -1,10 +1,11 @@
 """What is deployed where: the ledger, one hash-chained journal for the whole state directory.
 
 A run appends an entry when a project succeeds in an environment (``deployed``) and when a
-whole-run rollback puts the release before it back (``rolled_back``). The latest entry per
-environment and project is what is deployed there; ``promote status`` shows them as a
-matrix, and promotion along ``promotion_path`` reads them (an artifact enters SIT only after
-it succeeded in DEV).
+whole-run rollback puts the release before it back (``rolled_back``); a soak records its
+verdict on the release it watched (``soak_passed`` or ``soak_failed``). The latest
+deployment entry per environment and project is what is deployed there: ``promote status``
+shows them as a matrix, and promotion along ``promotion_path`` reads them (an artifact
+enters SIT only after it succeeded in DEV).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from promote.engine.journal import Journal, VerifyResult, verify
 
 LEDGER_FILE = "ledger.jsonl"
+DEPLOYMENTS = frozenset({"deployed", "rolled_back"})
+SOAKS = frozenset({"soak_passed", "soak_failed"})
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,22 @@ class Ledger:
         """(environment, project) -> what is deployed there now."""
         latest: dict[tuple[str, str], Deployment] = {}
         for entry in self.entries():
-            latest[(entry.environment, entry.project)] = entry
+            if entry.status in DEPLOYMENTS:
+                latest[(entry.environment, entry.project)] = entry
         return latest
+
+    def soak_passed(self, environment: str, project: str, sha256: str) -> bool:
+        """Whether the release deployed there now is ``sha256`` and its last soak passed."""
+        passed = False
+        for entry in self.entries():
+            if (entry.environment, entry.project) != (environment, project):
+                continue
+            if entry.status in DEPLOYMENTS:
+                passed = False  # a new deployment needs a soak of its own
+            elif entry.status in SOAKS and entry.sha256 == sha256:
+                passed = entry.status == "soak_passed"
+        found = self.deployed(environment, project)
+        return passed and found is not None and found.sha256 == sha256
 
     def deployed(self, environment: str, project: str) -> Deployment | None:
         return self.current().get((environment, project))
@@ -75,7 +92,8 @@ class Ledger:
         for entry in self.entries():
             if entry.run_id == run_id:
                 break
-            latest[(entry.environment, entry.project)] = entry
+            if entry.status in DEPLOYMENTS:
+                latest[(entry.environment, entry.project)] = entry
         return latest
 
     def verify(self) -> VerifyResult:

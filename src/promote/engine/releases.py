@@ -7,6 +7,9 @@ the release is the one the previous environment holds in the ledger, and it may 
 after it succeeded there: SIT takes exactly the zip that DEV ran. An infrastructure
 project whose definition changed since the previous environment is refused until the new
 revision has succeeded there too.
+
+A promotion policy of the estate (``promote run ENV --policy NAME``) names another
+environment the release must have succeeded in, and may require a passed soak there.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from promote.engine.artifacts import ArtifactStore, build, revision
 from promote.engine.errors import PromotionRefused
 from promote.engine.ledger import Ledger
-from promote.model import Estate, Project
+from promote.model import Estate, Project, PromotionPolicy
 
 
 def previous_environment(estate: Estate, env: str) -> str | None:
@@ -36,23 +39,47 @@ def resolve(
     ledger: Ledger,
     store: ArtifactStore,
     sandbox: bool = False,
+    policy: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Project -> its release for this run. Raises PromotionRefused, naming every project
     that may not enter ``env`` yet and why. A sandbox run has no release for the projects
     that are not in the sandbox: it skips them."""
-    previous = previous_environment(estate, env)
+    rule = _policy(estate, env, policy)
+    previous = rule.after if rule else previous_environment(estate, env)
     releases: dict[str, dict[str, Any]] = {}
     refusals: list[str] = []
     for project in projects:
         if sandbox and project.not_in_sandbox:
             continue
         try:
-            releases[project.name] = _release(project, estate_dir, previous, ledger, store)
+            release = _release(project, estate_dir, previous, ledger, store)
+            if rule is not None and rule.soak and previous is not None:
+                _soaked(ledger, previous, project.name, release, policy or "")
+            releases[project.name] = release
         except PromotionRefused as refused:
             refusals.append(refused.message)
     if refusals:
         raise PromotionRefused(f"not promotable to {env}: " + "; ".join(refusals))
     return releases
+
+
+def _policy(estate: Estate, env: str, name: str | None) -> PromotionPolicy | None:
+    if name is None:
+        return None
+    found = estate.spec.promotion_policies.get(name)
+    if found is None:
+        known = ", ".join(estate.spec.promotion_policies) or "none"
+        raise PromotionRefused(f"the estate has no promotion policy `{name}` ({known})")
+    if found.environment != env:
+        raise PromotionRefused(f"policy `{name}` is for {found.environment}, not {env}")
+    return found
+
+
+def _soaked(ledger: Ledger, where: str, project: str, release: dict[str, Any], name: str) -> None:
+    if not ledger.soak_passed(where, project, str(release.get("sha256"))):
+        raise PromotionRefused(
+            f"`{project}` has no passed soak of {release.get('label')} in {where} (policy `{name}`)"
+        )
 
 
 def _release(

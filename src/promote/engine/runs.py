@@ -201,13 +201,14 @@ def prepare_run(
     estate_dir: Path | None = None,
     time_scale: float = 1.0,
     sandbox: bool = False,
+    policy: str | None = None,
 ) -> RunSpec:
     """What a run would do, fixed: its releases (built in the first environment of the
     path, else taken from the ledger) and its spec. Needs no worker: ``--dry-run`` shows it."""
     chosen = select_projects(estate, projects)
     store = ArtifactStore(state_dir / "artifacts")
     where = estate_dir or Path(".")
-    releases = resolve(estate, where, env, chosen, Ledger(state_dir), store, sandbox)
+    releases = resolve(estate, where, env, chosen, Ledger(state_dir), store, sandbox, policy)
     return make_run_spec(
         estate,
         env,
@@ -285,6 +286,7 @@ class Engine:
         estate_dir: Path | None = None,
         time_scale: float = 1.0,
         sandbox: bool = False,
+        policy: str | None = None,
     ) -> str:
         """Starts a run. Raises PromotionRefused when a release has not succeeded in the
         environment before ``env`` on the promotion path."""
@@ -297,6 +299,7 @@ class Engine:
             estate_dir=estate_dir,
             time_scale=time_scale,
             sandbox=sandbox,
+            policy=policy,
         )
         self._launch(spec)
         return spec.run_id

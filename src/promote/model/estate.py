@@ -6,11 +6,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from promote.errors import UnknownEnvironment
 from promote.model.base import Duration, StrictModel
 from promote.model.environment import Environment, Input, Role, Wave
+from promote.model.policies import PromotionPolicy
 from promote.model.project import Project
 from promote.suggest import did_you_mean
 
@@ -28,6 +29,20 @@ class EstateSpec(StrictModel):
     waves: list[Wave] = Field(default_factory=list)
     inputs: dict[str, Input] = Field(default_factory=dict)
     approval_ttl: Duration = timedelta(hours=24)
+    promotion_policies: dict[str, PromotionPolicy] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _policies_name_environments(self) -> EstateSpec:
+        for name, policy in self.promotion_policies.items():
+            for field_name in ("environment", "after"):
+                value = getattr(policy, field_name)
+                if value not in self.environments:
+                    known = list(self.environments)
+                    raise ValueError(
+                        f"promotion policy `{name}`: {field_name} `{value}` is not an "
+                        f"environment{did_you_mean(value, known)}"
+                    )
+        return self
 
 
 @dataclass(frozen=True)

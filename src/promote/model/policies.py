@@ -96,3 +96,15 @@ class Soak(StrictModel):
     criteria: list[MetricCondition] = Field(default_factory=list)
     manual: list[str] = Field(default_factory=list)
     known_alarms: list[str] = Field(default_factory=list)
+
+
+class PromotionPolicy(StrictModel):
+    """Another way into ``environment`` than the promotion path: a release may enter it once
+    it has succeeded in ``after`` (which need not be the environment before it on the
+    path) and, with ``soak``, passed a soak there. ``promote run ENV --policy NAME`` uses it;
+    the runbooks' "Immediate PROD" plan is one (PROD right after a passed SIT soak)."""
+
+    environment: str
+    after: str
+    soak: bool = False
+    description: str | None = None

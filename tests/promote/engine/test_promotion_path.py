@@ -164,3 +164,61 @@ def test_a_zip_that_left_the_store_is_not_promoted(make: Make, tmp_path: Path) -
     with pytest.raises((ArtifactError, PromotionRefused), match=zipped.stem):
         engine.start_run(estate, "sit", started_by="ann", estate_dir=tmp_path)
     assert fake.calls == ["orders-deploy"]  # dev's only
+
+
+def three_environments(**policies: Any) -> Estate:
+    """dev -> sit -> prod, with the estate's promotion policies."""
+    from . import SPEC
+
+    prod = {**SPEC["environments"]["sit"], "account_id": "333333333333", "domain": "shop.test"}
+    prod["api_domain"] = "api.shop.test"
+    return build(
+        [project("tables", "infra", steps=[shell("tables-deploy")])],
+        environments={**SPEC["environments"], "prod": prod},
+        promotion_path=["dev", "sit", "prod"],
+        promotion_policies=policies,
+    )
+
+
+def test_a_policy_may_name_another_way_in(make: Make) -> None:
+    engine, _ = make()
+    estate = three_environments(hotfix={"environment": "prod", "after": "dev"})
+    promote(engine, estate, "dev")
+
+    with pytest.raises(PromotionRefused, match="`tables` has not succeeded in sit"):
+        engine.start_run(estate, "prod", started_by="ann")
+    run_id = promote(engine, estate, "prod", policy="hotfix")  # straight from dev
+    assert engine.status(run_id).phase is RunPhase.SUCCEEDED
+    assert engine.ledger.deployed("prod", "tables") is not None
+
+    with pytest.raises(PromotionRefused, match="policy `hotfix` is for prod, not sit"):
+        engine.start_run(estate, "sit", started_by="ann", policy="hotfix")
+    with pytest.raises(PromotionRefused, match="no promotion policy `nope` \\(hotfix\\)"):
+        engine.start_run(estate, "prod", started_by="ann", policy="nope")
+
+
+def test_an_immediate_prod_policy_waits_for_a_passed_soak_of_that_release(make: Make) -> None:
+    engine, _ = make()
+    policy = {"environment": "prod", "after": "sit", "soak": True}
+    estate = three_environments(immediate_prod=policy)
+    promote(engine, estate, "dev")
+    sit = promote(engine, estate, "sit")
+    release = engine.ledger.deployed("sit", "tables")
+    assert release is not None
+
+    def soak(status: str, sha256: str) -> None:
+        entry = {"environment": "sit", "project": "tables", "run_id": sit, "status": status}
+        engine.ledger.append(f"soak:{status}:{sha256}", {**entry, "artifact": {"sha256": sha256}})
+
+    refusal = "`tables` has no passed soak of .* in sit \\(policy `immediate_prod`\\)"
+    with pytest.raises(PromotionRefused, match=refusal):
+        engine.start_run(estate, "prod", started_by="ann", policy="immediate_prod")
+    soak("soak_passed", "another release")  # a soak of something else does not count
+    soak("soak_failed", release.sha256)
+    with pytest.raises(PromotionRefused, match=refusal):
+        engine.start_run(estate, "prod", started_by="ann", policy="immediate_prod")
+
+    soak("soak_passed", release.sha256)
+    run_id = promote(engine, estate, "prod", policy="immediate_prod")
+    assert engine.status(run_id).phase is RunPhase.SUCCEEDED
+    assert engine.ledger.deployed("sit", "tables") == release  # soaks are not deployments
