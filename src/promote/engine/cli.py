@@ -138,6 +138,16 @@ PerAccountOpt = Annotated[
         "--per-account", min=1, help="At most this many projects act in one account at once."
     ),
 ]
+ExecutorIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--executor-id",
+        envvar="PROMOTE_EXECUTOR_ID",
+        help="This worker's id in a shared database (default `local`). Live workers on one "
+        "postgresql:// database need ids of their own; a restarted worker keeps its id to "
+        "resume its runs.",
+    ),
+]
 StartedBy = Annotated[
     str | None, typer.Option("--started-by", help="Who starts the run; default your login.")
 ]
@@ -151,8 +161,10 @@ class _Worker:
     executor: Executor
     secrets: list[str]  # the secret inputs' values, for the journal's redactor
 
-    def engine(self, per_account: int) -> Engine:
-        """This process as a DBOS worker: it resumes the database's unfinished runs."""
+    def engine(
+        self, per_account: int, executor_id: str | None, recover: list[str] | None = None
+    ) -> Engine:
+        """This process as a DBOS worker: it resumes its id's unfinished runs."""
         from promote.engine.runs import Engine
 
         return Engine(
@@ -161,6 +173,8 @@ class _Worker:
             executor=self.executor,
             secrets=self.secrets,
             per_account=per_account,
+            executor_id=executor_id,
+            recover=recover or (),
         )
 
     @property
@@ -227,6 +241,7 @@ def run(
         ),
     ] = 1.0,
     per_account: PerAccountOpt = DEFAULT_PER_ACCOUNT,
+    executor_id: ExecutorIdOpt = None,
     policy: Annotated[
         str | None,
         typer.Option(
@@ -274,7 +289,7 @@ def run(
         show_dry_run(spec, output)
         return 0
     text = output is Format.TEXT
-    with worker.engine(per_account) as engine:
+    with worker.engine(per_account, executor_id) as engine:
         run_id = engine.start_run(
             worker.estate,
             environment,
@@ -304,16 +319,26 @@ def worker(
     database_url: DatabaseUrl = None,
     secret: SecretOpt = None,
     per_account: PerAccountOpt = DEFAULT_PER_ACCOUNT,
+    executor_id: ExecutorIdOpt = None,
+    recover: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--recover",
+            help="Also take over the unfinished runs of this worker id (one that is gone "
+            "for good). Repeatable.",
+        ),
+    ] = None,
     until_idle: Annotated[
         bool,
         typer.Option("--until-idle", help="Exit once no run is left unfinished."),
     ] = False,
 ) -> int:
-    """Serve runs: resume every unfinished run of the system database (after a crash or
-    `kill -9`) and take queued projects, until Ctrl-C (or, with --until-idle, until no run is
-    left). Several workers may share a postgresql:// --database-url."""
+    """Serve runs: resume the unfinished runs of this worker id (after a crash or `kill -9`)
+    and take queued projects, until Ctrl-C (or, with --until-idle, until no run is left).
+    Several workers may share a postgresql:// --database-url, each with its own
+    --executor-id and the same --state-dir."""
     found = _worker(directory, sandbox, sandbox_state_dir, state_dir, database_url, secret)
-    with found.engine(per_account) as engine:
+    with found.engine(per_account, executor_id, recover) as engine:
         stdout.print(f"worker on {engine.control.database_url}", highlight=False)
         try:
             while not (until_idle and not _unfinished(engine.control, found.state_dir)):
@@ -333,6 +358,7 @@ def rollback(
     started_by: StartedBy = None,
     secret: SecretOpt = None,
     per_account: PerAccountOpt = DEFAULT_PER_ACCOUNT,
+    executor_id: ExecutorIdOpt = None,
     output: FormatOpt = Format.TEXT,
 ) -> int:
     """Roll run RUN back: every project it promoted runs its rollback steps, last layer
@@ -341,7 +367,7 @@ def rollback(
     _json_errors(output is Format.JSON)
     found = _worker(directory, sandbox, sandbox_state_dir, state_dir, database_url, secret)
     text = output is Format.TEXT
-    with found.engine(per_account) as engine:
+    with found.engine(per_account, executor_id) as engine:
         new_id = engine.start_rollback(run_id, started_by)
         if text:
             stdout.print(f"run {new_id} rolls back {run_id}", highlight=False)

@@ -42,6 +42,7 @@ from promote.engine.runtime import (
     wait_stopped,
 )
 from promote.engine.status import RunStatus, fold
+from promote.engine.workers import gone, own_id
 from promote.engine.workflow import register_queue, run_workflow
 from promote.errors import UsageError
 from promote.model import Estate
@@ -232,9 +233,12 @@ class Engine:
         executor: Executor,
         secrets: Iterable[str] = (),
         per_account: int = DEFAULT_PER_ACCOUNT,
+        executor_id: str | None = None,
+        recover: Iterable[str] = (),
     ) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.state_dir = state_dir
+        self.executor_id = own_id(executor_id)
         self.control = RunControl(state_dir, database_url)
         self.runtime = Runtime(executor, state_dir, Redactor(secrets))
         install(self.runtime)
@@ -247,10 +251,23 @@ class Engine:
                 # Projects report their end, and people their decisions, as messages; the
                 # default 1 s poll would add up to a second to every layer and approval.
                 "notification_listener_polling_interval_sec": 0.05,
+                # At launch DBOS resumes the unfinished work of its executor id (workers.py).
+                "executor_id": self.executor_id,
             }
         )
         DBOS.launch()
         register_queue(per_account)
+        self._take_over(recover)
+
+    def _take_over(self, named: Iterable[str]) -> None:
+        """Resume the runs of the workers named, and of this host's workers that are gone:
+        what DBOS's admin API does for `POST /dbos-workflow-recovery` (its documented way to
+        recover another executor's work when self-hosted without Conductor)."""
+        pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
+        dead = gone((w.executor_id or "" for w in pending), self.executor_id)
+        executors = sorted(set(dead) | set(named))
+        if executors:
+            DBOS._recover_pending_workflows(executors)
 
     @property
     def ledger(self) -> Ledger:

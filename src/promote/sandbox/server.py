@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any
 
 from promote.model import Estate
+from promote.processes import alive, start_ticks
 from promote.sandbox.errors import SandboxError
 from promote.sandbox.invocation import forget_sessions
 from promote.sandbox.profiles import (
@@ -232,7 +233,7 @@ class Running:
     ca_file: str | None = None
     estate_dir: str | None = None
     issuers: dict[str, str] = field(default_factory=dict)  # environment -> issuer URL
-    started: str | None = None  # the process's start time, see _start_ticks
+    started: str | None = None  # the process's start time, see promote.processes.start_ticks
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -265,7 +266,7 @@ def write_running(
         ca_file=str(services.gateway.ca_file) if services and services.gateway.ca_file else None,
         estate_dir=str(estate_dir.resolve()) if estate_dir else None,
         issuers=services.issuer_urls() if services else {},
-        started=_start_ticks(os.getpid()),
+        started=start_ticks(os.getpid()),
     )
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / STATE_FILE).write_text(json.dumps(running.as_dict(), indent=2) + "\n")
@@ -279,37 +280,6 @@ def clear_running(state_dir: Path) -> None:
         (state_dir / name).unlink(missing_ok=True)
 
 
-def _stat(pid: int) -> list[str] | None:
-    """/proc/<pid>/stat after the command name: [state, ppid, ...]; None without /proc."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()
-
-
-def _start_ticks(pid: int) -> str | None:
-    """When the process started (clock ticks since boot, field 22): with the pid, it names
-    one process, so a recycled pid is not taken for the sandbox."""
-    fields = _stat(pid)
-    return fields[19] if fields else None
-
-
-def _alive(pid: int, started: str | None = None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process: /proc still tells whether it is ours
-    fields = _stat(pid)
-    if fields is None:
-        return True
-    if fields[0] in {"Z", "X"}:
-        return False  # exited; its parent has not reaped it yet
-    return started is None or fields[19] == started
-
-
 def running(state_dir: Path) -> Running | None:
     """The sandbox serving from ``state_dir``, or None (stale files are removed)."""
     try:
@@ -318,7 +288,7 @@ def running(state_dir: Path) -> Running | None:
     except (OSError, ValueError):
         return None
     started = data.get("started")
-    if not _alive(pid, started):
+    if not alive(pid, started):
         clear_running(state_dir)
         return None
     return Running(
@@ -425,9 +395,9 @@ def stop_running(state_dir: Path, timeout: float = 10.0) -> Running | None:
             f"the sandbox's process {found.pid} belongs to another user; stop it as that user"
         ) from error
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(found.pid, found.started):
+    while time.monotonic() < deadline and alive(found.pid, found.started):
         time.sleep(0.1)
-    if _alive(found.pid, found.started):
+    if alive(found.pid, found.started):
         with contextlib.suppress(ProcessLookupError):
             os.kill(found.pid, signal.SIGKILL)
     clear_running(state_dir)

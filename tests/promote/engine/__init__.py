@@ -226,3 +226,43 @@ def crash_worker(state_dir: str, effects: str, mode: str) -> None:
     status = engine.wait(run_id, timeout=120)
     engine.close()
     sys.exit(0 if status.phase.is_final else 1)
+
+
+def pg_worker(
+    state_dir: str, database_url: str, mode: str, effects_dir: str, recover: str = ""
+) -> None:
+    """A worker on a shared system database (Postgres), run as ``python -c`` from the
+    repository root; it exits once the run has ended. Its fake executor writes its effects
+    to ``<effects_dir>/<pid>.log``, so a test sees which process ran what, and it touches
+    ``<effects_dir>/<pid>.ready`` once its engine has launched.
+
+    ``start``: starts a run whose gated project waits for approval. ``parallel``: starts a
+    run of two independent projects, ``left`` and ``right``, whose steps take 3 s.
+    ``resume`` and ``serve`` take part in the run another worker started (``serve`` with
+    3 s steps too). ``recover`` names a worker id whose runs this one takes over; the
+    worker's own id comes from PROMOTE_EXECUTOR_ID."""
+    from promote.engine.runs import Engine
+
+    root, effects = Path(state_dir), Path(effects_dir)
+    delay = 3.0 if mode in {"parallel", "serve"} else 0.15
+    executor = FakeExecutor(effects=effects / f"{os.getpid()}.log", delay=delay)
+    engine = Engine(root, database_url, executor=executor, recover=[recover] if recover else ())
+    (effects / f"{os.getpid()}.ready").touch()
+    if mode in {"start", "parallel"}:
+        projects = (
+            gated_projects(["tech_lead", "devops_lead"])
+            if mode == "start"
+            else [
+                project("left", "infra", steps=[shell("left-deploy")]),
+                project("right", "infra", steps=[shell("right-deploy")]),
+            ]
+        )
+        run_id = engine.start_run(build(projects), "sit", started_by="ann")
+        (root / "run_id.new").write_text(run_id)
+        (root / "run_id.new").replace(root / "run_id")  # whole, for a worker polling for it
+    deadline = time.monotonic() + 60
+    while not (root / "run_id").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    status = engine.wait((root / "run_id").read_text(), timeout=60)
+    engine.close()
+    sys.exit(0 if status.phase.is_final else 1)

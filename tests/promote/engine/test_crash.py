@@ -115,3 +115,30 @@ def test_a_run_killed_at_five_points_ends_succeeded_with_each_effect_once(tmp_pa
     # One result per executor call in the journal, whatever DBOS re-ran.
     results = [e for e in control.journal(run_id).events() if e["kind"].endswith(".result")]
     assert len(results) == len(EXPECTED)
+
+
+def test_a_second_process_on_the_same_state_does_not_run_steps_in_flight_again(
+    tmp_path: Path,
+) -> None:
+    """Two `promote` processes on one SQLite state directory (a run in each terminal): each
+    is its own DBOS executor, so the second's launch leaves the first's steps alone."""
+    state, effects = tmp_path / "state", tmp_path / "effects"
+    effects.mkdir()
+    url = f"sqlite:///{state / 'dbos.sqlite'}"
+    env = {k: v for k, v in os.environ.items() if k != "PROMOTE_EXECUTOR_ID"}
+
+    def worker(mode: str) -> subprocess.Popen[bytes]:
+        code = (
+            "from tests.promote.engine import pg_worker; "
+            f"pg_worker({str(state)!r}, {url!r}, {mode!r}, {str(effects)!r})"
+        )
+        return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
+
+    first = worker("parallel")  # two projects whose steps take 3 s
+    until("a step in flight", lambda: any(p.read_text() for p in effects.glob("*.log")))
+    second = worker("serve")
+    assert first.wait(timeout=60) == 0 and second.wait(timeout=60) == 0
+    done = [
+        line.split(":", 1)[1] for path in effects.glob("*.log") for line in path.read_text().split()
+    ]
+    assert Counter(done) == {"left-deploy": 1, "right-deploy": 1}
