@@ -143,9 +143,9 @@ ExecutorIdOpt = Annotated[
     typer.Option(
         "--executor-id",
         envvar="PROMOTE_EXECUTOR_ID",
-        help="This worker's id in a shared database (default `local`). Live workers on one "
-        "postgresql:// database need ids of their own; a restarted worker keeps its id to "
-        "resume its runs.",
+        help="This worker's id in a shared database (default: one naming this process). "
+        "Live workers on one postgresql:// database need ids of their own; a restarted worker "
+        "keeps its id to resume its runs.",
     ),
 ]
 StartedBy = Annotated[
@@ -162,9 +162,15 @@ class _Worker:
     secrets: list[str]  # the secret inputs' values, for the journal's redactor
 
     def engine(
-        self, per_account: int, executor_id: str | None, recover: list[str] | None = None
+        self,
+        per_account: int,
+        executor_id: str | None,
+        recover: list[str] | None = None,
+        take_over: bool = False,
     ) -> Engine:
-        """This process as a DBOS worker: it resumes its id's unfinished runs."""
+        """This process as a DBOS worker: it resumes its id's unfinished runs, and with
+        ``take_over`` those of this host's workers that are gone (`promote worker` only:
+        `promote run` holds the secrets of its own run, not of the runs it would resume)."""
         from promote.engine.runs import Engine
 
         return Engine(
@@ -175,6 +181,7 @@ class _Worker:
             per_account=per_account,
             executor_id=executor_id,
             recover=recover or (),
+            take_over=take_over,
         )
 
     @property
@@ -247,7 +254,8 @@ def run(
         typer.Option(
             "--policy",
             help="Enter ENVIRONMENT by one of the estate's promotion_policies instead of the "
-            "path (e.g. immediate_prod: right after a passed SIT soak).",
+            "path. A policy with soak: true needs a passed soak in the ledger, which soaks "
+            "record (the analysis issue; not built yet).",
         ),
     ] = None,
     dry_run: Annotated[
@@ -338,7 +346,7 @@ def worker(
     Several workers may share a postgresql:// --database-url, each with its own
     --executor-id and the same --state-dir."""
     found = _worker(directory, sandbox, sandbox_state_dir, state_dir, database_url, secret)
-    with found.engine(per_account, executor_id, recover) as engine:
+    with found.engine(per_account, executor_id, recover, take_over=True) as engine:
         stdout.print(f"worker on {engine.control.database_url}", highlight=False)
         try:
             while not (until_idle and not _unfinished(engine.control, found.state_dir)):
@@ -387,7 +395,7 @@ def _follow_or_stop(
         # The engine stops the run at its next step; it stays pending, not lost.
         stdout.print(
             f"interrupted: run {run_id} stays pending; `promote worker` on "
-            f"{worker.state_dir} (or the next `promote run` there) resumes it",
+            f"{worker.state_dir} resumes it",
             highlight=False,
         )
         return None

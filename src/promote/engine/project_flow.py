@@ -33,6 +33,7 @@ from promote.engine.runtime import (
 from promote.interpolation import interpolate
 
 PROJECT_WORKFLOW = "promote.project"
+BAKE_TOPIC = "bake"  # nothing is sent on it: a bake is a wait that only a stop ends early
 
 
 class Stop(Exception):
@@ -48,7 +49,10 @@ class Stop(Exception):
 def project_workflow(spec: dict[str, Any], name: str) -> str:
     with activity.run():
         run = RunSpec.from_json(spec)
-        phase = _Project(run, run.projects[name]).execute()
+        try:
+            phase = _Project(run, run.projects[name]).execute()
+        except Exception:  # even the journal failed: the run must still hear of the end
+            phase = ProjectPhase.ERRORED
         DBOS.send(run.run_id, {"project": name, "phase": phase.value}, DONE_TOPIC)
         return phase.value
 
@@ -60,14 +64,15 @@ class _Project:
         self.appends = 0
         self.variables = dict(spec.variables)
         self.deployed: list[dict[str, str]] = []  # lambda.deploy outputs, for the canary
+        self.gate = 0  # approval gates reached: a decision names the gate it is for
 
     @property
     def workflow_id(self) -> str:
         return project_workflow_id(self.run.run_id, self.spec.name)
 
     def execute(self) -> ProjectPhase:
-        self.set_phase(ProjectPhase.RUNNING)
         try:
+            self.set_phase(ProjectPhase.RUNNING)
             self.gates()
         except Stop as stop:
             self.set_phase(stop.phase, stop.reason)
@@ -144,6 +149,9 @@ class _Project:
             self.success_criteria()
         except Stop as stop:
             raise self.rollback(stop) if deployed else stop from None
+        except Exception as exc:  # promote broke mid-deploy: still undo what it did
+            broke = Stop(ProjectPhase.ERRORED, f"{type(exc).__name__}: {exc}")
+            raise self.rollback(broke) if deployed else broke from exc
         self.record_ledger()
 
     def step(self, index: int, step: dict[str, Any]) -> None:
@@ -184,8 +192,8 @@ class _Project:
             bake = float(stage["bake_seconds"]) * self.run.time_scale
             self.record("canary.step", {"weight": stage["weight"], "bake_seconds": bake})
             if bake > 0:
-                activity.check()
-                DBOS.sleep(bake)
+                # A durable wait that a stopping worker can wake (DBOS.sleep cannot be).
+                activity.receive(self.workflow_id, BAKE_TOPIC, bake)
 
     def shift(self, index: int, release: dict[str, str], weight: int) -> None:
         shift = {
@@ -240,6 +248,9 @@ class _Project:
         if not ran:  # nothing was undone: the cause stands, and people have the options
             options = f"; rollback left to people: {'; '.join(left)}" if left else ""
             return Stop(cause.phase, cause.reason + options)
+        if cause.phase is ProjectPhase.ERRORED:
+            # The machinery broke: undone, but the run must say Errored, not Failed.
+            return Stop(ProjectPhase.ERRORED, f"{cause.reason}; rolled back")
         return Stop(ProjectPhase.ROLLED_BACK, f"{cause.reason}; rolled back")
 
     # People.
@@ -251,6 +262,7 @@ class _Project:
         self, needs: list[Requirement], what: str, context: dict[str, Any] | None = None
     ) -> None:
         run = self.run
+        self.gate += 1
         tally = Tally(needs, run.roles, run.started_by, run.four_eyes)
         deadline = clock() + run.approval_ttl
         requested = {"what": what, "requirements": [r.to_json() for r in needs]}
@@ -268,6 +280,12 @@ class _Project:
 
     def decide(self, tally: Tally, message: dict[str, Any]) -> None:
         person = str(message.get("person"))
+        gate = message.get("gate")
+        if gate is not None and gate != self.gate:
+            # Sent for an earlier gate (a surplus approval): it does not carry over.
+            reason = f"for gate {gate}, not the current gate {self.gate}"
+            self.record("approval.refused", {"person": person, "reason": reason})
+            return
         handler = _DECISIONS.get(str(message.get("decision")))
         if handler is None:
             self.record("approval.refused", {"message": message, "reason": "unknown decision"})

@@ -45,6 +45,15 @@ def resolve(
     that may not enter ``env`` yet and why. A sandbox run has no release for the projects
     that are not in the sandbox: it skips them."""
     rule = _policy(estate, env, policy)
+    if (
+        rule is None
+        and env not in estate.spec.promotion_path
+        and estate.environment(env).production
+    ):
+        raise PromotionRefused(
+            f"{env} is a production environment off promotion_path: nothing has proven a "
+            "release for it; put it on the path or name a promotion policy for it"
+        )
     previous = rule.after if rule else previous_environment(estate, env)
     releases: dict[str, dict[str, Any]] = {}
     refusals: list[str] = []

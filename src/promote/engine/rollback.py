@@ -23,19 +23,37 @@ from promote.engine.status import fold
 def rollback_spec(
     events: Sequence[Mapping[str, Any]],
     before: Mapping[tuple[str, str], Deployment],
+    current: Mapping[tuple[str, str], Deployment],
     run_id: str,
     started_by: str,
 ) -> RunSpec:
-    """The spec of a run undoing the run whose journal ``events`` are given."""
+    """The spec of a run undoing the run whose journal ``events`` are given. ``before`` is
+    the ledger as it was before that run, ``current`` as it is now."""
     if not events or events[0]["kind"] != "run.started":
         raise PromotionRefused("the run's journal does not start with its spec")
     original = RunSpec.from_json(events[0]["data"]["spec"])
+    if original.rolls_back:
+        raise PromotionRefused(
+            f"run `{original.run_id}` is itself a rollback (of `{original.rolls_back}`): "
+            "promote the release again instead"
+        )
     status = fold(original.run_id, events)
     if not status.phase.is_final:
         raise PromotionRefused(f"run `{original.run_id}` has not ended: abort it first")
     promoted = {n for n, p in status.projects.items() if p.phase is ProjectPhase.SUCCEEDED}
     if not promoted:
         raise PromotionRefused(f"run `{original.run_id}` promoted nothing to roll back")
+    superseded = [
+        f"`{name}` ({found.label}, run {found.run_id})"
+        for name in sorted(promoted)
+        if (found := current.get((original.environment, name))) is not None
+        and found.run_id != original.run_id
+    ]
+    if superseded:
+        raise PromotionRefused(
+            f"run `{original.run_id}` is no longer what {original.environment} runs: "
+            f"{', '.join(superseded)} came since; roll back the newest run first"
+        )
     captured = _captured(events)
     projects = {
         name: _undo(original.projects[name], captured.get(name, {}), before, original)

@@ -167,9 +167,10 @@ class RunControl:
     def _send(
         self, run_id: str, project: str, decision: str, person: str, comment: str | None
     ) -> None:
-        message = {"decision": decision, "person": person, "comment": comment}
-        # The same decision sent twice to one gate (a retried command) is delivered once.
+        # The same decision sent twice to one gate (a retried command) is delivered once,
+        # and a decision for one gate is never taken for the next.
         gate = self.status(run_id).projects[project].gate
+        message = {"decision": decision, "person": person, "comment": comment, "gate": gate}
         key = f"{run_id}:{project}:{gate}:{decision}:{person}"
         child = project_workflow_id(run_id, project)
         self._client.send(child, message, approval_topic(project), idempotency_key=key)
@@ -235,6 +236,7 @@ class Engine:
         per_account: int = DEFAULT_PER_ACCOUNT,
         executor_id: str | None = None,
         recover: Iterable[str] = (),
+        take_over: bool = True,
     ) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.state_dir = state_dir
@@ -257,14 +259,16 @@ class Engine:
         )
         DBOS.launch()
         register_queue(per_account)
-        self._take_over(recover)
+        self._take_over(recover, take_over)
 
-    def _take_over(self, named: Iterable[str]) -> None:
+    def _take_over(self, named: Iterable[str], dead_ones: bool) -> None:
         """Resume the runs of the workers named, and of this host's workers that are gone:
         what DBOS's admin API does for `POST /dbos-workflow-recovery` (its documented way to
         recover another executor's work when self-hosted without Conductor)."""
-        pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
-        dead = gone((w.executor_id or "" for w in pending), self.executor_id)
+        dead: list[str] = []
+        if dead_ones:
+            pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
+            dead = gone((w.executor_id or "" for w in pending), self.executor_id)
         executors = sorted(set(dead) | set(named))
         if executors:
             DBOS._recover_pending_workflows(executors)
@@ -328,8 +332,13 @@ class Engine:
             raise UnknownRun(f"no run `{run_id}` under {self.state_dir}")
         environment = events[0]["data"]["spec"]["environment"]
         new_id = new_run_id(environment)
+        ledger = self.ledger
         spec = rollback_spec(
-            events, self.ledger.before(run_id), new_id, started_by or getpass.getuser()
+            events,
+            ledger.before(run_id),
+            ledger.current(),
+            new_id,
+            started_by or getpass.getuser(),
         )
         self._launch(spec)
         return new_id

@@ -122,7 +122,8 @@ activity = _Activity()
 def install(runtime: Runtime | None) -> None:
     global _runtime
     _runtime = runtime
-    activity.stopping.clear()
+    if runtime is not None:  # a thread left over from a closed engine must stay stopped
+        activity.stopping.clear()
 
 
 def begin_stop() -> list[tuple[str, str]]:
@@ -188,7 +189,10 @@ def execute(key: str, action: str, target: dict[str, Any], item: dict[str, Any])
         outcome = _dispatch(runtime.executor, action, where, item)
     except Exception as exc:  # an executor that raises broke; it did not judge the release
         errored = True
-        outcome = StepOutcome(False, f"{type(exc).__name__}: {exc}", {"error": repr(exc)})
+        # Redacted here: the step's result is checkpointed as it is, before the journal's
+        # own redaction.
+        summary = runtime.redactor(f"{type(exc).__name__}: {exc}")
+        outcome = StepOutcome(False, summary, {"error": runtime.redactor(repr(exc))})
     result = {"outcome": outcome.to_json(), "errored": errored}
     runtime.journal(where.run_id).append(
         key, f"{action}.result", where.project, {"item": item, **result}

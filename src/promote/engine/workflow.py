@@ -30,9 +30,9 @@ from promote.engine.runtime import (
 
 WORKFLOW_NAME = "promote.run"
 QUEUE = "promote-projects"
-# How long one wait for a project's end lasts before the run looks again; ends are durable
-# messages, so this only bounds how long a wait holds a thread without news.
-_DONE_WAIT = 3600.0
+# How long one wait for a project's end lasts before the run checks whether a project ended
+# without reporting; ends are durable messages, so this only bounds that check's delay.
+_DONE_WAIT = 30.0
 
 __all__ = [
     "DEFAULT_PER_ACCOUNT",
@@ -114,7 +114,31 @@ class _Run:
     def wait_for(self, pending: set[str]) -> None:
         while pending:
             message = activity.receive(self.spec.run_id, DONE_TOPIC, _DONE_WAIT)
-            if message is None or message.get("project") not in pending:
+            if message is None:
+                # No news for a while: a project that can no longer report (cancelled
+                # by hand, or out of recovery attempts) must not hold the run forever.
+                ended = ended_without_report(self.spec.run_id, sorted(pending))
+                for name, phase in ended.items():
+                    pending.discard(name)
+                    self.phases[name] = ProjectPhase(phase)
+                    reason = "its workflow ended without reporting (cancelled or broken)"
+                    self.record("project.phase", name, {"phase": phase, "reason": reason})
+                continue
+            if message.get("project") not in pending:
                 continue
             pending.discard(message["project"])
             self.phases[message["project"]] = ProjectPhase(message["phase"])
+
+
+@DBOS.step(name="promote.ended_without_report")
+def ended_without_report(run_id: str, projects: list[str]) -> dict[str, str]:
+    """Project -> its phase, for the project workflows DBOS ended without a report."""
+    ids = {project_workflow_id(run_id, p): p for p in projects}
+    found = DBOS.list_workflows(workflow_ids=list(ids), load_input=False, load_output=False)
+    ended: dict[str, str] = {}
+    for workflow in found:
+        if workflow.status == "CANCELLED":
+            ended[ids[workflow.workflow_id]] = ProjectPhase.ABORTED.value
+        elif workflow.status in {"ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}:
+            ended[ids[workflow.workflow_id]] = ProjectPhase.ERRORED.value
+    return ended

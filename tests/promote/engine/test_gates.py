@@ -207,8 +207,7 @@ def lambda_project(name: str, function: str, **extra: Any) -> dict[str, Any]:
         steps=[deploy],
         smoke_tests=[smoke(f"{name}-smoke")],
         rollback=[shell(f"{name}-rollback")],
-        canary=CANARY,
-        **extra,
+        **{"canary": CANARY, **extra},
     )
 
 
@@ -352,3 +351,68 @@ def test_four_eyes_applies_to_sign_offs_and_destructive_approvals(make: Make) ->
     assert status.phase is RunPhase.SUCCEEDED
     assert status.projects["tables"].approvers == ["fay"]
     assert status.projects["reports"].approvers == ["gus"]
+
+
+# What a review found: decisions belong to one gate; a stop wakes a bake; Errored stays so.
+
+
+def test_a_surplus_approval_does_not_carry_over_to_the_next_gate(make: Make) -> None:
+    engine, fake = make()
+    steps = [shell("backup"), manual("flip-dns", "devops_lead"), shell("warm-cache")]
+    estate = build([project("dns", "infra", approvals={"sit": ["devops_lead"]}, steps=steps)])
+    run_id = engine.start_run(estate, "sit", started_by="ann")
+    until(engine, run_id, waiting("dns"))
+
+    engine.approve(run_id, "dns", "dan")  # the one approval the first gate needs
+    # eve approved the same gate at the same time: her message names gate 1 too.
+    surplus = {"decision": "approve", "person": "eve", "comment": None, "gate": 1}
+    engine.control._client.send(f"{run_id}/dns", surplus, "approval:dns")
+    until(engine, run_id, lambda s: bool(events(engine, run_id, "approval.refused", "dns")))
+    status = engine.status(run_id)
+    assert "confirmation" in status.waiting()["dns"]
+    assert fake.calls == ["backup"]  # flip-dns is not confirmed by eve's surplus approval
+    refused = events(engine, run_id, "approval.refused", "dns")
+    assert refused[0]["reason"] == "for gate 1, not the current gate 2"
+    assert status.projects["dns"].approvers == []
+
+    engine.approve(run_id, "dns", "eve")
+    assert engine.wait(run_id, timeout=30).phase is RunPhase.SUCCEEDED
+
+
+def test_an_infrastructure_failure_after_a_deploy_is_errored_even_once_rolled_back(
+    make: Make,
+) -> None:
+    engine, fake = make(explode={"api-smoke"})
+    estate = build(
+        [
+            project(
+                "api",
+                "infra",
+                steps=[shell("api-deploy")],
+                smoke_tests=[smoke("api-smoke")],
+                rollback=[shell("api-undo")],
+            )
+        ]
+    )
+    status = engine.wait(engine.start_run(estate, "sit", started_by="ann"), timeout=30)
+    assert status.projects["api"].phase is P.ERRORED
+    assert status.projects["api"].reason is not None
+    assert status.projects["api"].reason.endswith("; rolled back")
+    assert status.phase is RunPhase.ERRORED and status.phase.exit_code == 4
+    assert fake.calls == ["api-deploy", "api-smoke", "api-undo"]
+
+
+def test_stopping_a_worker_wakes_a_bake_and_the_next_worker_goes_on(make: Make) -> None:
+    import time
+
+    engine, _ = make(outputs={"orders-deploy": released("f")})
+    slow = {"sit": {"steps": [{"weight": 10, "bake": "10m"}, {"weight": 100}]}}
+    estate = build([lambda_project("orders", "f", canary=slow)])
+    run_id = engine.start_run(estate, "sit", started_by="ann", time_scale=0.1)  # a 60 s bake
+    until(engine, run_id, lambda s: bool(events(engine, run_id, "canary.step", "orders")))
+
+    started = time.monotonic()
+    engine, fake = make(outputs={"orders-deploy": released("f")})  # closes the first one
+    assert time.monotonic() - started < 10  # the bake did not hold the worker for 60 s
+    assert engine.status(run_id).projects["orders"].phase is P.RUNNING
+    assert "shift f to 100" not in fake.calls  # the bake goes on where it was

@@ -222,3 +222,32 @@ def test_an_immediate_prod_policy_waits_for_a_passed_soak_of_that_release(make: 
     run_id = promote(engine, estate, "prod", policy="immediate_prod")
     assert engine.status(run_id).phase is RunPhase.SUCCEEDED
     assert engine.ledger.deployed("sit", "tables") == release  # soaks are not deployments
+
+
+def test_a_production_environment_off_the_path_is_refused_without_a_policy(make: Make) -> None:
+    engine, _ = make()
+    estate = three_environments(hotfix={"environment": "prod", "after": "sit"})
+    spec = estate.spec.model_copy(update={"promotion_path": ["dev", "sit"]})
+    spec.environments["prod"] = spec.environments["prod"].model_copy(update={"production": True})
+    off_path = type(estate)(spec=spec, projects=estate.projects)
+    promote(engine, off_path, "dev")
+    promote(engine, off_path, "sit")
+    with pytest.raises(PromotionRefused, match="prod is a production environment off"):
+        engine.start_run(off_path, "prod", started_by="ann")
+    assert engine.status(promote(engine, off_path, "prod", policy="hotfix")).phase is (
+        RunPhase.SUCCEEDED
+    )
+
+
+def test_only_the_newest_run_is_rolled_back_and_a_rollback_is_not(make: Make) -> None:
+    engine, _ = make()
+    estate = shop()
+    first = promote(engine, estate, "dev")
+    second = promote(engine, shop("echo tables, changed"), "dev")
+    with pytest.raises(PromotionRefused, match="no longer what dev runs"):
+        engine.start_rollback(first)
+    undo = engine.start_rollback(second)
+    assert engine.wait(undo, timeout=30).phase is RunPhase.SUCCEEDED
+    assert engine.ledger.deployed("dev", "tables").status == "rolled_back"  # type: ignore[union-attr]
+    with pytest.raises(PromotionRefused, match="is itself a rollback"):
+        engine.start_rollback(undo)

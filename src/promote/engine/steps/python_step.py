@@ -81,8 +81,15 @@ def run_python(step: PythonStep, target: Target, region: str) -> Outcome:
     finished = done.wait(seconds)
     evidence: dict[str, Any] = {"entry": step.entry, "args": step.args, "log": context.lines}
     if not finished:
-        outcome = failed(f"`{step.entry}` timed out after {seconds:g} s", **evidence)
-    elif "error" in box:
+        # Errored, not Failed: nothing judged the release, and the entry may still be acting
+        # (a thread cannot be stopped), even while a rollback runs.
+        raise StepErrored(
+            redact(
+                f"`{step.entry}` timed out after {seconds:g} s and may still be running",
+                target.secrets,
+            )
+        )
+    if "error" in box:
         outcome = _raised(step.entry, box["error"], evidence, target.secrets)
     else:
         evidence["result"] = _bounded(json_safe(box.get("result")))
