@@ -33,6 +33,7 @@ from promote.engine.errors import ApprovalRefused, UnknownRun
 from promote.engine.plan import DEFAULT_PER_ACCOUNT
 from promote.engine.runs import RunControl
 from promote.engine.status import RunStatus
+from promote.errors import UsageError
 from promote.model import Estate
 from promote.sandbox.server import Sandbox, config_paths, write_running
 
@@ -234,6 +235,8 @@ class _Demo:
                     control.approve(status.run_id, project, person, "demo identity")
                 except ApprovalRefused:
                     continue
+                except UsageError:  # the gate closed since the status was read: look again
+                    return
                 print(f"   demo: {person} ({need['title']}) approves {project}", flush=True)
                 return
 
