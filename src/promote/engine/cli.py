@@ -313,10 +313,7 @@ def run(
             if time_scale != 1.0:
                 stdout.print(f"bake times scaled by {time_scale:g} (--time-scale)")
         status = _follow_or_stop(engine.control, run_id, text, worker)
-    if status is None:
-        return 130
-    _show(status, output)
-    return status.phase.exit_code
+    return _conclude(status, output)
 
 
 def worker(
@@ -380,6 +377,11 @@ def rollback(
         if text:
             stdout.print(f"run {new_id} rolls back {run_id}", highlight=False)
         status = _follow_or_stop(engine.control, new_id, text, found)
+    return _conclude(status, output)
+
+
+def _conclude(status: RunStatus | None, output: Format) -> int:
+    """The run's summary and its exit code; 130 when following was interrupted."""
     if status is None:
         return 130
     _show(status, output)
