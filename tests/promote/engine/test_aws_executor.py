@@ -167,3 +167,39 @@ def test_evidence_is_redacted_before_it_is_checkpointed(sandbox: Sandbox) -> Non
     assert "s3cr3t" not in json.dumps(outcome.to_json()) and "c=1" not in json.dumps(
         outcome.to_json()
     )
+
+
+def test_a_bucket_without_its_public_access_block_stops_the_project_before_any_step(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    session = boto3.Session(profile_name="shop-dev")
+    s3 = session.client("s3")
+    s3.create_bucket(
+        Bucket="site-dev", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    site = {
+        "name": "site",
+        "kind": "static-site",
+        "wave": "apps",
+        "preconditions": [{"check": "s3.public_access_blocked", "bucket": "site-${env}"}],
+        "steps": [{"kind": "shell", "name": "upload", "command": "echo uploaded"}],
+    }
+    after = {"name": "after", "kind": "generic", "wave": "apps", "depends_on": ["site"]}
+    spec = EstateSpec.model_validate(copy.deepcopy(SPEC))
+    model = Estate(
+        spec=spec, projects=(Project.model_validate(site), Project.model_validate(after))
+    )
+    engine = Engine(tmp_path / "state", executor=AwsExecutor(model))
+    try:
+        run_id = engine.start_run(model, "dev", started_by="ann")
+        status = engine.wait(run_id, timeout=60)
+        events = engine.control.journal(run_id).events()
+    finally:
+        engine.close()
+
+    assert status.phase is RunPhase.FAILED
+    site_status = status.projects["site"]
+    assert site_status.phase is ProjectPhase.FAILED
+    assert site_status.reason is not None and "check 1 failed" in site_status.reason
+    assert status.projects["after"].phase is ProjectPhase.SKIPPED
+    assert not [e for e in events if e["kind"] == "step.result"]  # nothing after it ran
