@@ -32,6 +32,7 @@ from promote.sandbox.invocation import FunctionRef
 
 _log = logging.getLogger(__name__)
 REFRESH_SECONDS: Final = 1.0
+MISS_REFRESH_SECONDS: Final = 0.1
 INVALIDATION_POLL_SECONDS: Final = 0.5
 # <bucket>.s3.amazonaws.com, <bucket>.s3.<region>.amazonaws.com, <bucket>.s3-<region>...,
 # and the website endpoints <bucket>.s3-website[.-]<region>.amazonaws.com.
@@ -219,7 +220,11 @@ class Directory:
 
     def find(self, host: str) -> Distribution | None:
         with self._lock:
-            if self._clock() - self._read_at >= REFRESH_SECONDS:
+            age = self._clock() - self._read_at
+            # A host not known yet looks again sooner: a distribution created a moment ago
+            # (a deploy, then its smoke tests) is served at once, not a second later.
+            missing = host not in self._by_alias and age >= MISS_REFRESH_SECONDS
+            if age >= REFRESH_SECONDS or missing:
                 self._by_alias = self._read()
                 self._read_at = self._clock()
             distribution = self._by_alias.get(host)
