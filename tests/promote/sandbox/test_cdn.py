@@ -356,3 +356,16 @@ def test_a_deployed_edge_function_runs_in_the_runtime(aws_env: Sandbox, tmp_path
     assert (reply.status, reply.body) == (200, b"hello")
     assert reply.headers["X-Frame-Options"] == "DENY"
     assert reply.headers["X-Edge-Saw"] == "viewer-response"
+
+
+def test_a_distribution_created_a_moment_ago_is_served_at_once(
+    site: tuple[Gateway, str, str], sandbox: Sandbox
+) -> None:
+    gateway = site[0]
+    late = f"late-{uuid.uuid4().hex[:8]}.sit.kimmyai.io"
+    assert call(gateway.http_port, "GET", site[1], "/hello.txt").status == 200  # a fresh read
+    assert call(gateway.http_port, "GET", late, "/hello.txt").status == 404  # not there yet
+    _create_site(sandbox.endpoint, late, {})
+    time.sleep(0.15)  # well under the 1 s between full re-reads
+    served = call(gateway.http_port, "GET", late, "/hello.txt")
+    assert (served.status, served.body) == (200, b"hello")
