@@ -26,6 +26,7 @@ from promote.engine.runtime import (
     check_deployed,
     clock,
     execute,
+    is_wake,
     project_workflow_id,
     record,
     record_deployment,
@@ -192,8 +193,14 @@ class _Project:
             bake = float(stage["bake_seconds"]) * self.run.time_scale
             self.record("canary.step", {"weight": stage["weight"], "bake_seconds": bake})
             if bake > 0:
-                # A durable wait that a stopping worker can wake (DBOS.sleep cannot be).
-                activity.receive(self.workflow_id, BAKE_TOPIC, bake)
+                self.bake(bake)
+
+    def bake(self, seconds: float) -> None:
+        """A durable wait that a stopping worker can wake (DBOS.sleep cannot be), and that
+        lasts what is left of it after a restart."""
+        deadline = clock() + seconds
+        while (left := deadline - clock()) > 0:
+            activity.receive(self.workflow_id, BAKE_TOPIC, left)
 
     def shift(self, index: int, release: dict[str, str], weight: int) -> None:
         shift = {
@@ -275,7 +282,8 @@ class _Project:
             message = activity.receive(self.workflow_id, topic, max(deadline - clock(), 0))
             if message is None:
                 raise Stop(ProjectPhase.FAILED, f"approvals expired while {waiting}")
-            self.decide(tally, message)
+            if not is_wake(message):
+                self.decide(tally, message)
         self.set_phase(ProjectPhase.RUNNING, f"{what} by {', '.join(tally.approvers)}")
 
     def decide(self, tally: Tally, message: dict[str, Any]) -> None:

@@ -105,15 +105,23 @@ class _Activity:
                 self.waits.discard((workflow_id, topic))
 
     def receive(self, workflow_id: str, topic: str, timeout: float) -> Any:
-        """``DBOS.recv`` that a stopping worker can wake."""
+        """``DBOS.recv`` that a stopping worker can wake. Returns the message, None when
+        ``timeout`` passed, or WAKE: a wake replayed after a restart, which means only that
+        the caller should work out what it still waits for, and how long, and ask again."""
         self.check()
         with self.waiting(workflow_id, topic):
             message = DBOS.recv(topic, timeout)
-        if isinstance(message, dict) and message.get("decision") == "wake":
-            # Sent by a worker shutting down; replayed after a restart, it means nothing.
-            self.check()
-            return self.receive(workflow_id, topic, timeout)
+        if is_wake(message):
+            self.check()  # raises while this worker stops
+            return WAKE
         return message
+
+
+WAKE: dict[str, Any] = {"decision": "wake"}
+
+
+def is_wake(message: Any) -> bool:
+    return isinstance(message, dict) and message.get("decision") == "wake"
 
 
 activity = _Activity()

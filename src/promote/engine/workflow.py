@@ -23,6 +23,7 @@ from promote.engine.runtime import (
     DONE_TOPIC,
     activity,
     approval_topic,
+    is_wake,
     journal_path,
     project_workflow_id,
     record,
@@ -124,7 +125,7 @@ class _Run:
                     reason = "its workflow ended without reporting (cancelled or broken)"
                     self.record("project.phase", name, {"phase": phase, "reason": reason})
                 continue
-            if message.get("project") not in pending:
+            if is_wake(message) or message.get("project") not in pending:
                 continue
             pending.discard(message["project"])
             self.phases[message["project"]] = ProjectPhase(message["phase"])

@@ -417,3 +417,27 @@ def test_stopping_a_worker_wakes_a_bake_and_the_next_worker_goes_on(make: Make) 
     assert time.monotonic() - started < 10  # the bake did not hold the worker for 60 s
     assert engine.status(run_id).projects["orders"].phase is P.RUNNING
     assert "shift f to 100" not in fake.calls  # the bake goes on where it was
+
+
+def test_a_bake_interrupted_by_a_restart_lasts_what_was_left_of_it(make: Make) -> None:
+    import time
+    from datetime import datetime
+
+    engine, _ = make(outputs={"orders-deploy": released("f")})
+    four_seconds = {"sit": {"steps": [{"weight": 10, "bake": "40s"}, {"weight": 100}]}}
+    estate = build([lambda_project("orders", "f", canary=four_seconds)])
+    run_id = engine.start_run(estate, "sit", started_by="ann", time_scale=0.1)
+    until(engine, run_id, lambda s: bool(events(engine, run_id, "canary.step", "orders")))
+    time.sleep(1.5)
+    engine, fake = make(outputs={"orders-deploy": released("f")})  # a restart mid-bake
+    assert engine.wait(run_id, timeout=30).phase is RunPhase.SUCCEEDED
+
+    journal = engine.control.journal(run_id).events()
+    baked = next(e for e in journal if e["kind"] == "canary.step")
+    shifted = [e for e in journal if e["kind"] == "canary.result"][-1]
+    lasted = (
+        datetime.fromisoformat(shifted["time"]) - datetime.fromisoformat(baked["time"])
+    ).total_seconds()
+    # 4 s from the start of the bake, not 1.5 s + a whole new 4 s after the restart.
+    assert 4.0 <= lasted < 5.0, lasted
+    assert fake.calls == ["shift f to 100"]
