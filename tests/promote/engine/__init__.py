@@ -179,6 +179,10 @@ class FakeExecutor:
         )
 
 
+# An engine with a fake executor, from the `make` fixture (conftest.py).
+Make = Callable[..., "tuple[Engine, FakeExecutor]"]
+
+
 def until(
     engine: Engine, run_id: str, test: Callable[[RunStatus], bool], timeout: float = 20
 ) -> RunStatus:

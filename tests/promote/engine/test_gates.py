@@ -4,7 +4,6 @@ success criteria, and four eyes on every gate people pass."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,34 +11,10 @@ import pytest
 
 from promote.engine.errors import ApprovalRefused
 from promote.engine.phases import ProjectPhase, RunPhase
-from promote.engine.runs import Engine
-from promote.engine.workflow import DEFAULT_PER_ACCOUNT
 
-from . import FakeExecutor, build, events, project, shell, smoke, until, waiting
+from . import FakeExecutor, Make, build, events, project, shell, smoke, until, waiting
 
 P = ProjectPhase
-Make = Callable[..., tuple[Engine, FakeExecutor]]
-
-
-@pytest.fixture
-def make(tmp_path: Path) -> Iterator[Make]:
-    """An engine on ``tmp_path / state`` with a fake executor; DBOS is one per process, so
-    making another closes the one before."""
-    engines: list[Engine] = []
-
-    def make_engine(
-        state: str = "state", per_account: int = DEFAULT_PER_ACCOUNT, **fake: Any
-    ) -> tuple[Engine, FakeExecutor]:
-        while engines:
-            engines.pop().close()
-        executor = FakeExecutor(**fake)
-        engine = Engine(tmp_path / state, executor=executor, per_account=per_account)
-        engines.append(engine)
-        return engine, executor
-
-    yield make_engine
-    for engine in engines:
-        engine.close()
 
 
 # Parallel projects and the per-account limit.

@@ -4,7 +4,6 @@ enters SIT only after it succeeded in DEV, and SIT runs exactly what DEV ran."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,9 @@ from promote.engine.phases import ProjectPhase, RunPhase
 from promote.engine.runs import Engine
 from promote.model import Estate
 
-from . import FakeExecutor, build, events, project, shell
+from . import Make, build, events, project, shell
 
-Make = Callable[..., tuple[Engine, FakeExecutor]]
 PATH = ["dev", "sit"]
-
-
-@pytest.fixture
-def make(tmp_path: Path) -> Iterator[Make]:
-    engines: list[Engine] = []
-
-    def make_engine(**fake: Any) -> tuple[Engine, FakeExecutor]:
-        executor = FakeExecutor(**fake)
-        engine = Engine(tmp_path / "state", executor=executor)
-        engines.append(engine)
-        return engine, executor
-
-    yield make_engine
-    for engine in engines:
-        engine.close()
 
 
 def shop(tables_command: str = "echo tables") -> Estate:

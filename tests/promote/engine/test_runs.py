@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,47 +11,16 @@ import pytest
 from promote.engine.errors import ApprovalRefused
 from promote.engine.journal import verify
 from promote.engine.phases import ProjectPhase, RunPhase
-from promote.engine.runs import Engine
 from promote.engine.status import RunStatus
 from promote.engine.workflow import journal_path
 
-from . import FakeExecutor, build, gated_projects, project, shell, shop_projects
+from . import Make, build, gated_projects, project, shell, shop_projects, until, waiting
 
 P = ProjectPhase
-Make = Callable[..., tuple[Engine, FakeExecutor]]
-
-
-@pytest.fixture
-def make(tmp_path: Path) -> Iterator[Make]:
-    engines: list[Engine] = []
-
-    def make_engine(**fake: Any) -> tuple[Engine, FakeExecutor]:
-        executor = FakeExecutor(**fake)
-        engine = Engine(tmp_path / "state", executor=executor, secrets=["s3cr3t-token"])
-        engines.append(engine)
-        return engine, executor
-
-    yield make_engine
-    for engine in engines:
-        engine.close()
 
 
 def phases(status: RunStatus) -> dict[str, ProjectPhase]:
     return {name: p.phase for name, p in status.projects.items()}
-
-
-def until(engine: Engine, run_id: str, test: Callable[[RunStatus], bool]) -> RunStatus:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        status = engine.status(run_id)
-        if test(status):
-            return status
-        time.sleep(0.02)
-    raise AssertionError(f"timed out; last status {engine.status(run_id)}")
-
-
-def waiting(project: str) -> Callable[[RunStatus], bool]:
-    return lambda s: s.projects[project].phase is P.WAITING_FOR_APPROVAL
 
 
 def test_projects_run_in_dependency_order_and_succeed(make: Make, tmp_path: Path) -> None:
