@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -33,8 +33,8 @@ from promote.engine.cli_views import (
     ProjectOpt,
     RunId,
     StateDir,
-    _change_line,
     _control,
+    _follow,
     _json_errors,
     _run_ids,
     _show,
@@ -44,10 +44,8 @@ from promote.engine.cli_views import (
     show_dry_run,
     status,
     stdout,
-    summarise,
     verify,
 )
-from promote.engine.phases import ProjectPhase
 from promote.engine.plan import DEFAULT_PER_ACCOUNT
 from promote.engine.ports import Executor
 from promote.engine.status import RunStatus
@@ -416,10 +414,7 @@ def approve(
     database_url: DatabaseUrl = None,
 ) -> int:
     """Approve PROJECT in run RUN as PERSON (refused with PRM042 if PERSON may not)."""
-    with _control(state_dir, database_url) as control:
-        control.approve(run_id, project, person, comment)
-    stdout.print(f"{person} approves {project} in {run_id}", highlight=False)
-    return 0
+    return _decide("approve", run_id, project, person, comment, state_dir, database_url)
 
 
 def reject(
@@ -431,9 +426,21 @@ def reject(
     database_url: DatabaseUrl = None,
 ) -> int:
     """Reject PROJECT in run RUN as PERSON: the project Fails and its dependents are skipped."""
+    return _decide("reject", run_id, project, person, comment, state_dir, database_url)
+
+
+def _decide(
+    decision: str,
+    run_id: str,
+    project: str,
+    person: str,
+    comment: str | None,
+    state_dir: Path,
+    database_url: str | None,
+) -> int:
     with _control(state_dir, database_url) as control:
-        control.reject(run_id, project, person, comment)
-    stdout.print(f"{person} rejects {project} in {run_id}", highlight=False)
+        getattr(control, decision)(run_id, project, person, comment)
+    stdout.print(f"{person} {decision}s {project} in {run_id}", highlight=False)
     return 0
 
 
@@ -479,39 +486,3 @@ def _use_sandbox(state_dir: Path) -> Running:
     os.environ["AWS_CONFIG_FILE"] = str(config)
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(credentials)
     return found
-
-
-def _follow(control: RunControl, run_id: str, text: bool, where: str = "") -> RunStatus:
-    """Polls the run until it is final, printing each project phase change. Changes come
-    from the journal rather than from the status, so none is missed between two polls."""
-    printed = 0
-    while True:
-        # The status first: once it is final, the events read next include the last one.
-        current = control.status(run_id)
-        events = control.journal(run_id).events()
-        for event in events[printed:] if text else ():
-            line = _progress_line(run_id, event, where)
-            if line:
-                stdout.print(line, highlight=False, soft_wrap=True)
-        printed = len(events)
-        if current.phase.is_final:
-            return current
-        time.sleep(POLL_SECONDS)
-
-
-def _progress_line(run_id: str, event: Mapping[str, Any], where: str) -> str | None:
-    """A line for a phase change, a finished check, step or smoke test, or a canary step."""
-    project, kind = event.get("project"), str(event["kind"])
-    data: Mapping[str, Any] = event.get("data") or {}
-    if not project:
-        return None
-    if kind == "project.phase":
-        phase = ProjectPhase(data["phase"])
-        return _change_line(run_id, project, phase, data.get("reason"), where)
-    if kind.endswith(".result"):
-        outcome = data.get("outcome") or {}
-        mark = "ok" if outcome.get("passed") else ("ERRORED" if data.get("errored") else "FAILED")
-        return f"  {project}: {kind.removesuffix('.result')} {mark}: {summarise(event)}"
-    if kind == "canary.step":
-        return f"  {project}: canary at {data['weight']}%, baking {data['bake_seconds']:g} s"
-    return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from enum import StrEnum
@@ -411,3 +412,39 @@ def _project_line(spec: RunSpec, p: ProjectSpec) -> str:
     if p.sign_offs:
         parts.append(f"{len(p.sign_offs)} sign-offs")
     return f"  {p.name}: " + "; ".join(parts)
+
+
+def _follow(control: RunControl, run_id: str, text: bool, where: str = "") -> RunStatus:
+    """Polls the run until it is final, printing each project phase change. Changes come
+    from the journal rather than from the status, so none is missed between two polls."""
+    printed = 0
+    while True:
+        # The status first: once it is final, the events read next include the last one.
+        current = control.status(run_id)
+        events = control.journal(run_id).events()
+        for event in events[printed:] if text else ():
+            line = _progress_line(run_id, event, where)
+            if line:
+                stdout.print(line, highlight=False, soft_wrap=True)
+        printed = len(events)
+        if current.phase.is_final:
+            return current
+        time.sleep(POLL_SECONDS)
+
+
+def _progress_line(run_id: str, event: Mapping[str, Any], where: str) -> str | None:
+    """A line for a phase change, a finished check, step or smoke test, or a canary step."""
+    project, kind = event.get("project"), str(event["kind"])
+    data: Mapping[str, Any] = event.get("data") or {}
+    if not project:
+        return None
+    if kind == "project.phase":
+        phase = ProjectPhase(data["phase"])
+        return _change_line(run_id, project, phase, data.get("reason"), where)
+    if kind.endswith(".result"):
+        outcome = data.get("outcome") or {}
+        mark = "ok" if outcome.get("passed") else ("ERRORED" if data.get("errored") else "FAILED")
+        return f"  {project}: {kind.removesuffix('.result')} {mark}: {summarise(event)}"
+    if kind == "canary.step":
+        return f"  {project}: canary at {data['weight']}%, baking {data['bake_seconds']:g} s"
+    return None
