@@ -114,17 +114,18 @@ class RunControl:
         return status
 
     def approve(self, run_id: str, project: str, person: str, comment: str | None = None) -> None:
-        tally = self._tally(run_id, project)
+        tally, gate = self._tally(run_id, project)
         refusal = tally.refusal(person)
         if refusal is not None:
             raise ApprovalRefused(f"{project}: {refusal}")
-        self._send(run_id, project, "approve", person, comment)
+        self._send(run_id, project, gate, "approve", person, comment)
 
     def reject(self, run_id: str, project: str, person: str, comment: str | None = None) -> None:
-        refusal = self._tally(run_id, project).may_reject(person)
+        tally, gate = self._tally(run_id, project)
+        refusal = tally.may_reject(person)
         if refusal is not None:
             raise ApprovalRefused(f"{project}: {refusal}")
-        self._send(run_id, project, "reject", person, comment)
+        self._send(run_id, project, gate, "reject", person, comment)
 
     def abort(self, run_id: str, by: str | None = None) -> None:
         """Stops the run: DBOS cancels the workflow before its next step, and a message wakes
@@ -144,9 +145,10 @@ class RunControl:
             "run:aborted", "run.finished", None, {"phase": "Aborted", "reason": f"aborted by {who}"}
         )
 
-    def _tally(self, run_id: str, project: str) -> Tally:
-        """The project's approvals so far, rebuilt from the journal, to refuse early and
-        clearly; the workflow checks every decision again when it receives it."""
+    def _tally(self, run_id: str, project: str) -> tuple[Tally, int]:
+        """The approvals so far at the gate the project waits at, and that gate's number,
+        rebuilt from the journal to refuse early and clearly; the workflow checks every
+        decision again when it receives it."""
         status = self.status(run_id)
         if status.phase.is_final:
             raise UsageError(f"run `{run_id}` has already ended: {status.phase.value}")
@@ -162,14 +164,19 @@ class RunControl:
         tally = Tally(required, spec["roles"], spec["started_by"], spec["four_eyes"])
         for person in entry.approvers:
             tally.grant(person)
-        return tally
+        return tally, entry.gate
 
     def _send(
-        self, run_id: str, project: str, decision: str, person: str, comment: str | None
+        self,
+        run_id: str,
+        project: str,
+        gate: int,
+        decision: str,
+        person: str,
+        comment: str | None,
     ) -> None:
         # The same decision sent twice to one gate (a retried command) is delivered once,
         # and a decision for one gate is never taken for the next.
-        gate = self.status(run_id).projects[project].gate
         message = {"decision": decision, "person": person, "comment": comment, "gate": gate}
         key = f"{run_id}:{project}:{gate}:{decision}:{person}"
         child = project_workflow_id(run_id, project)

@@ -12,7 +12,18 @@ import pytest
 from promote.engine.errors import ApprovalRefused
 from promote.engine.phases import ProjectPhase, RunPhase
 
-from . import FakeExecutor, Make, build, events, project, shell, smoke, until, waiting
+from . import (
+    FakeExecutor,
+    Make,
+    build,
+    events,
+    project,
+    send_directly,
+    shell,
+    smoke,
+    until,
+    waiting,
+)
 
 P = ProjectPhase
 
@@ -315,7 +326,8 @@ def test_four_eyes_applies_to_sign_offs_and_destructive_approvals(make: Make) ->
         with pytest.raises(ApprovalRefused, match="four eyes"):
             engine.approve(run_id, name, "dee")
     # Past the early check, the workflow refuses the starter too.
-    engine.control._send(run_id, "tables", "approve", "dee", None)
+    gate = engine.status(run_id).projects["tables"].gate
+    send_directly(engine, run_id, "tables", {"decision": "approve", "person": "dee", "gate": gate})
     refused = until(engine, run_id, lambda _: bool(events(engine, run_id, "approval.refused")))
     assert "four eyes" in events(engine, run_id, "approval.refused")[0]["reason"]
     assert waiting("tables")(refused) and "apply drop" not in fake.calls
@@ -342,7 +354,7 @@ def test_a_surplus_approval_does_not_carry_over_to_the_next_gate(make: Make) -> 
     engine.approve(run_id, "dns", "dan")  # the one approval the first gate needs
     # eve approved the same gate at the same time: her message names gate 1 too.
     surplus = {"decision": "approve", "person": "eve", "comment": None, "gate": 1}
-    engine.control._client.send(f"{run_id}/dns", surplus, "approval:dns")
+    send_directly(engine, run_id, "dns", surplus)
     until(engine, run_id, lambda s: bool(events(engine, run_id, "approval.refused", "dns")))
     status = engine.status(run_id)
     assert "confirmation" in status.waiting()["dns"]
