@@ -17,8 +17,13 @@ What ``make_app`` adds to Powertools' ``APIGatewayRestResolver``:
 * the error tree of ``errors`` for every exception, with no traceback in any body;
 * the edge's security headers on every response, errors and 404s included;
 * per invocation (``build_handler``): a structured log line with the API Gateway request
-  id as correlation id, and EMF metrics in namespace BBWS with dimensions service and route:
-  Requests, Errors (5xx), ClientErrors (4xx) and Latency (ms), flushed before returning.
+  id as correlation id, and one EMF line in namespace BBWS: Requests, Errors (5xx),
+  ClientErrors (4xx) and Latency (ms, injected delay included), flushed before returning.
+  They are under two dimension sets: ``{service, route}``, and ``{service, ExecutedVersion,
+  operation}`` (the Lambda version that ran, and ``read`` for GET, HEAD and OPTIONS, else
+  ``write``), which a canary reads to compare the versions behind a weighted alias. Requests,
+  Errors and Latency are high resolution (per second), under both sets (an EMF line gives a
+  metric one resolution): a canary judges seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
 from aws_lambda_powertools.event_handler.api_gateway import Route
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricResolution, MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bbws.edge.security_headers import SECURITY_HEADERS
@@ -66,6 +71,7 @@ __all__ = [
 
 API_PREFIX: Final = "/v1.0"
 NAMESPACE: Final = "BBWS"
+READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})  # the rest are writes
 _SERVICE_NAME: Final = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 Event = dict[str, Any]
@@ -135,15 +141,25 @@ class ServiceApp(APIGatewayRestResolver):
             # Only reached if Powertools itself fails (e.g. an event that is not REST v1).
             self.logger.exception("request failed before routing")
             response = with_security_headers(_internal_error())
-        self._record(int(response["statusCode"]), (time.perf_counter() - started) * 1000)
+        latency_ms = (time.perf_counter() - started) * 1000
+        self._record(int(response["statusCode"]), latency_ms, _operation(event), context)
         return response
 
-    def _record(self, status: int, latency_ms: float) -> None:
+    def _record(
+        self, status: int, latency_ms: float, operation: str, context: LambdaContext
+    ) -> None:
+        high = MetricResolution.High
         self.metrics.add_dimension("route", self._route_label)
-        self.metrics.add_metric("Requests", MetricUnit.Count, 1)
-        self.metrics.add_metric("Errors", MetricUnit.Count, int(status >= 500))
+        self.metrics.add_dimensions(
+            service=str(self.metrics.service or self.service_name),
+            # The version that ran, as Lambda tells it: behind a weighted alias, a number.
+            ExecutedVersion=context.function_version,
+            operation=operation,
+        )
+        self.metrics.add_metric("Requests", MetricUnit.Count, 1, high)
+        self.metrics.add_metric("Errors", MetricUnit.Count, int(status >= 500), high)
         self.metrics.add_metric("ClientErrors", MetricUnit.Count, int(400 <= status < 500))
-        self.metrics.add_metric("Latency", MetricUnit.Milliseconds, latency_ms)
+        self.metrics.add_metric("Latency", MetricUnit.Milliseconds, latency_ms, high)
         self.logger.info(
             "request",
             extra={
@@ -214,6 +230,11 @@ def build_handler(app: ServiceApp) -> Handler:
         return app.handle(event, context)
 
     return cast(Handler, handler)
+
+
+def _operation(event: Any) -> str:
+    method = event.get("httpMethod") if isinstance(event, dict) else None
+    return "read" if str(method).upper() in READ_METHODS else "write"
 
 
 def with_security_headers(response: dict[str, Any]) -> dict[str, Any]:

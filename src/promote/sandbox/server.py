@@ -123,7 +123,12 @@ class Sandbox:
     def start(self, timeout: float = 15.0) -> None:
         from moto.server import ThreadedMotoServer
 
+        from promote.sandbox.moto_percentiles import serve_percentiles
+
         check_port_free(self.port)
+        # CloudWatch's histograms, percentiles and trimmed counts, which canary analysis
+        # reads; with or without an estate's data plane.
+        serve_percentiles()
         # Moto's request log is noise for the people using the sandbox.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         server = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)

@@ -511,6 +511,71 @@ def test_emf_metrics_per_invocation_with_the_route_dimension(
     assert (failed["Errors"], unknown["ClientErrors"]) == ([1.0], [1.0])
 
 
+def per_version(line: dict[str, Any]) -> dict[str, Any]:
+    """The request metrics of one EMF line as a canary reads them: under the dimension set
+    {service, ExecutedVersion, operation}, high resolution."""
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    assert ["service", "ExecutedVersion", "operation"] in directive["Dimensions"]
+    resolution = {m["Name"]: m.get("StorageResolution", 60) for m in directive["Metrics"]}
+    assert {name: resolution[name] for name in ("Requests", "Errors", "Latency")} == {
+        "Requests": 1,
+        "Errors": 1,
+        "Latency": 1,
+    }
+    return {
+        "version": line["ExecutedVersion"],
+        "operation": line["operation"],
+        "service": line["service"],
+        "requests": line["Requests"],
+        "errors": line["Errors"],
+    }
+
+
+def test_emf_metrics_per_executed_version_and_operation(
+    service: Service, make_event, token, capsys
+) -> None:
+    capsys.readouterr()
+    seven = FakeLambdaContext(function_version="7")
+    for method, path in (("GET", "/widgets"), ("HEAD", "/widgets"), ("POST", "/widgets")):
+        body = {"name": "lamp", "price": 3} if method == "POST" else None
+        event = make_event(method, path, headers=bearer(token), body=body)
+        invoke(service.handler, event, seven)
+    invoke(service.handler, make_event("GET", "/widgets/boom", headers=bearer(token)))
+    lines = [per_version(m) for m in emf_lines(capsys.readouterr().out) if "route" in m]
+    assert lines == [
+        {"version": "7", "operation": op, "service": "widgets", "requests": [1.0], "errors": [0.0]}
+        for op in ("read", "read", "write")
+    ] + [
+        {
+            "version": "$LATEST",
+            "operation": "read",
+            "service": "widgets",
+            "requests": [1.0],
+            "errors": [1.0],
+        }
+    ]
+
+
+def test_injected_faults_show_in_the_per_version_metrics(
+    settings, make_event, token, capsys
+) -> None:
+    changed = settings.model_copy(update={"fault_error_rate": 1.0, "fault_latency_ms": 60})
+    logger = Logger(service=f"w-{uuid.uuid4().hex}", stream=io.StringIO())
+    handler = build_handler(make_app("widgets", changed, logger=logger))
+    capsys.readouterr()
+    event = make_event("DELETE", "/widgets/x", headers=bearer(token))
+    assert invoke(handler, event, FakeLambdaContext(function_version="3")).status == 500
+    (line,) = [m for m in emf_lines(capsys.readouterr().out) if "route" in m]
+    assert per_version(line) == {
+        "version": "3",
+        "operation": "write",
+        "service": "widgets",
+        "requests": [1.0],
+        "errors": [1.0],
+    }
+    assert line["Latency"][0] >= 60  # the injected delay is part of what the caller waited
+
+
 def test_one_structured_log_line_per_request_with_the_correlation_id(
     service: Service, make_event, token
 ) -> None:

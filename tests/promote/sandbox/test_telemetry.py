@@ -156,6 +156,74 @@ def test_a_busy_second_is_a_few_datums(sandbox: Sandbox) -> None:
     assert len(stored) == 4 * 4 * 3
 
 
+def test_durations_travel_as_distributions_and_percentiles_come_back(sandbox: Sandbox) -> None:
+    """Each version's second is one datum of Values and Counts: p95 and trimmed counts of
+    Duration per executed version are CloudWatch's, not an average's."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    name, at = unique("p95"), a_second_ago()
+    telemetry = Telemetry(sandbox.endpoint)
+    for ms in range(1, 101):
+        telemetry(invocation(name, version="1", at=at, duration=float(ms)))
+        telemetry(invocation(name, version="2", at=at, duration=float(ms + 100)))
+    telemetry.flush()
+
+    metrics = Metrics(sandbox, at)
+    v1 = {"FunctionName": name, "Resource": f"{name}:live", "ExecutedVersion": "1"}
+    v2 = {**v1, "ExecutedVersion": "2"}
+    assert metrics.values("Duration", "p95", v1) == [95]
+    assert metrics.values("Duration", "p95", v2) == [195]
+    assert metrics.values("Duration", "TC(150:)", v2) == [50]  # 151..200 ms
+    assert metrics.values("Duration", "Sum", v1) == [5050]
+    assert metrics.values("Errors", "Sum", v1) == [0]
+    [duration] = [
+        datum
+        for datum in cloudwatch_backends[ACCOUNT][REGION].metric_data
+        if datum.name == "Duration"
+        and {(d.name, d.value) for d in datum.dimensions} == set(v1.items())
+    ]
+    assert [value for value, _ in duration.pairs] == [float(ms) for ms in range(1, 101)]
+    errors = [d for d in cloudwatch_backends[ACCOUNT][REGION].metric_data if d.name == "Errors"]
+    assert all(len(d.pairs) == 1 for d in errors if any(x.value == name for x in d.dimensions))
+
+
+def test_more_than_150_distinct_values_take_several_datums(sandbox: Sandbox) -> None:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    name, at = unique("wide"), a_second_ago()
+    telemetry = Telemetry(sandbox.endpoint)
+    for ms in range(100, 500):  # 400 distinct durations, 3 significant digits each
+        telemetry(invocation(name, qualifier=None, version="$LATEST", at=at, duration=float(ms)))
+    telemetry.flush()
+
+    metrics = Metrics(sandbox, at)
+    plain = {"FunctionName": name}
+    assert metrics.values("Duration", "SampleCount", plain) == [400]
+    assert metrics.values("Duration", "p50", plain) == [299]
+    assert metrics.values("Duration", "TC(:199)", plain) == [100]
+    sizes = [
+        len(datum.pairs)
+        for datum in cloudwatch_backends[ACCOUNT][REGION].metric_data
+        if datum.name == "Duration"
+        and [(d.name, d.value) for d in datum.dimensions] == [("FunctionName", name)]
+    ]
+    assert sorted(sizes) == [100, 150, 150]
+
+
+def test_durations_are_kept_to_three_significant_digits(sandbox: Sandbox) -> None:
+    name, at = unique("round"), a_second_ago()
+    telemetry = Telemetry(sandbox.endpoint)
+    for ms in (12.3456, 1234.5678, 0.012345):
+        telemetry(invocation(name, qualifier=None, version="$LATEST", at=at, duration=ms))
+    telemetry.flush()
+
+    metrics = Metrics(sandbox, at)
+    plain = {"FunctionName": name}
+    assert metrics.values("Duration", "Minimum", plain) == [0.0123]
+    assert metrics.values("Duration", "p50", plain) == [12.3]
+    assert metrics.values("Duration", "Maximum", plain) == [1230]
+
+
 def powertools_line(namespace: str, service: str) -> str:
     return json.dumps(
         {
