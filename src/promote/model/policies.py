@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
@@ -28,6 +29,40 @@ class CanaryStep(StrictModel):
     bake: Duration | None = None
 
 
+def _percent(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError(f"not a percentage: {value!r}") from None
+    return value
+
+
+Fraction = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=1)]
+
+
+class CanaryAnalysis(StrictModel):
+    """How the engine judges each canary step while it bakes (promote.analysis): the
+    project's rollback triggers and a sequential comparison with the stable version, about
+    every ``interval``. ``inconclusive``: what a bake that ends without enough evidence does
+    (extend it once then wait for a person, wait for a person at once, or fail)."""
+
+    enabled: bool = True
+    alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    interval: Duration = timedelta(seconds=1)
+    # Latencies of a step's first seconds are not judged: a new version's cold starts.
+    warmup: Duration = timedelta(seconds=10)
+    min_samples: int = Field(default=50, ge=1)
+    compare: bool = True
+    inconclusive: Literal["extend_then_pause", "pause", "fail"] = "extend_then_pause"
+    # For bake sizing in validate and plan: the traffic the service sees (requests a second),
+    # the baseline error rate, and the canary error rate the bake must be able to catch
+    # (by default the `error_rate >` rollback trigger's threshold).
+    expected_rps: float | None = Field(default=None, gt=0)
+    baseline_error_rate: Fraction = 0.001
+    detect_error_rate: Fraction | None = None
+
+
 class TrafficPolicy(StrictModel):
     """How traffic moves to a new version: ``canary`` steps, ``linear``, or ``all_at_once``."""
 
@@ -35,6 +70,7 @@ class TrafficPolicy(StrictModel):
     steps: list[CanaryStep] = Field(default_factory=list)
     step_weight: int | None = Field(default=None, ge=1, le=100)  # linear
     interval: Duration | None = None  # linear
+    analysis: CanaryAnalysis = Field(default_factory=CanaryAnalysis)
 
     @model_validator(mode="after")
     def _shape(self) -> TrafficPolicy:
@@ -89,13 +125,17 @@ class SuccessCriterion(StrictModel):
 
 
 class Soak(StrictModel):
-    """N checkpoints spread over a duration; each evaluates the go/no-go criteria."""
+    """N checkpoints spread over a duration; each evaluates the go/no-go criteria (on the
+    traffic since the previous checkpoint), that every function is active, and that no alarm
+    is in ALARM but the ``known_alarms``. ``manual`` items are signed off once it is over."""
 
     duration: Duration
     checkpoints: int = Field(ge=1)
     criteria: list[MetricCondition] = Field(default_factory=list)
     manual: list[str] = Field(default_factory=list)
     known_alarms: list[str] = Field(default_factory=list)
+    alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    min_samples: int = Field(default=50, ge=1)
 
 
 class PromotionPolicy(StrictModel):

@@ -63,6 +63,16 @@ class ArtifactSource(StrictModel):
     exclude: list[str] = Field(default_factory=lambda: ["**/__pycache__/**", "**/*.pyc"])
 
 
+class ServiceMetrics(StrictModel):
+    """Where the service's own per-version request metrics are (EMF): ``Requests``,
+    ``Errors`` and ``Latency`` (ms) in ``namespace``, with these ``dimensions`` plus
+    ``ExecutedVersion`` and ``operation`` (read or write). Without it the analysis reads
+    Lambda's own per-version metrics (Invocations, Errors, Duration)."""
+
+    namespace: str
+    dimensions: dict[str, str] = Field(default_factory=dict)
+
+
 class Project(StrictModel):
     name: str
     kind: ProjectKind
@@ -85,6 +95,7 @@ class Project(StrictModel):
     soak: dict[str, Soak] = Field(default_factory=dict)
     rollback: list[Step] = Field(default_factory=list)
     api: ApiRoute | None = None
+    metrics: ServiceMetrics | None = None
     artifact: ArtifactSource | None = None
     # Why the project cannot be promoted in `promote sandbox`; sandbox runs skip it.
     not_in_sandbox: str | None = None
