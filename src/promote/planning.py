@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from promote.analysis.bakes import bake_warnings
 from promote.errors import EstateInvalid
 from promote.graph import DependencyGraph, critical_path, wave_order
 from promote.interpolation import (
@@ -39,6 +40,8 @@ class Gates(NamedTuple):
     soak: str | None
     rollback_triggers: list[str]
     alarms: list[str]
+    # Canary steps too short for the analysis to catch a regression (V025).
+    bake_warnings: tuple[str, ...] = ()
 
 
 class ProjectPlan(NamedTuple):
@@ -239,6 +242,7 @@ def gates_for(
             for a in project.alarms
             if a.applies_to(env)
         ],
+        bake_warnings=tuple(bake_warnings(project, env)) if canary else (),
     )
 
 

@@ -182,6 +182,32 @@ def test_all_at_once_in_production_warns() -> None:
     assert (d.code, d.severity) == ("V020", Severity.WARNING)
 
 
+def test_a_bake_too_short_for_the_traffic_is_underpowered() -> None:
+    # The runbooks' 10% step of 15 minutes, at 0.5 req/s, against their 5% error trigger.
+    policy = {
+        "steps": [{"weight": 10, "bake": "15m"}, {"weight": 50, "bake": "30m"}, {"weight": 100}],
+        "analysis": {"expected_rps": 0.5},
+    }
+    api = project(
+        "api",
+        "apps",
+        "tables",
+        kind="lambda-api",
+        canary={"prod": policy},
+        rollback_triggers=[{"when": "error_rate > 5%"}],
+    )
+    found = findings(projects=[project("tables", "infra"), api])
+    assert [(d.code, d.severity) for d in found] == [("V025", Severity.WARNING)]
+    assert found[0].message == (
+        "`api` in prod: 10% step at 0.5 req/s needs >= 46 min to detect a 5% error rate at "
+        "alpha = 0.01 (5 errors); its bake is 15 min"
+    )
+    busy = copy.deepcopy(policy)
+    busy["analysis"]["expected_rps"] = 100
+    api["canary"] = {"prod": busy}
+    assert findings(projects=[project("tables", "infra"), api]) == []
+
+
 def test_approval_with_unknown_role_and_impossible_count() -> None:
     api = project(
         "api", "apps", "tables", approvals={"prod": ["tech_leed", {"role": "dba", "count": 2}]}

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import boto3
 
+from promote.analysis.cloudwatch import CloudWatchMetrics
+from promote.analysis.evaluate import CachedSource
+from promote.analysis.observations import MetricSource
 from promote.engine import steps
 from promote.engine.artifacts import ArtifactError, ArtifactStore
 from promote.engine.journal import Redactor
@@ -87,6 +90,20 @@ class AwsExecutor:
         if not isinstance(step, TerraformStep):
             raise TypeError(f"terraform_apply needs a terraform step, not {step.kind}")
         return self._outcome(steps.apply_terraform(self._target(target), step, plan_file))
+
+    def metrics(self, target: Target) -> MetricSource:
+        """CloudWatch in the target's account and region, remembering settled seconds (one
+        source per thread and place: a canary is evaluated every second)."""
+        sources: dict[tuple[str, str], MetricSource] | None = getattr(self._local, "metrics", None)
+        if sources is None:
+            sources = self._local.metrics = {}
+        place = (target.environment, target.region)
+        if place not in sources:
+            client = self._session(target.environment).client(
+                "cloudwatch", region_name=target.region
+            )
+            sources[place] = CachedSource(CloudWatchMetrics(client))
+        return sources[place]
 
     def _outcome(self, outcome: steps.Outcome) -> StepOutcome:
         # Outputs stay whole: later steps use them (a captured id); the journal redacts

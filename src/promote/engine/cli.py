@@ -308,8 +308,9 @@ def run(
         )
         if text:
             stdout.print(f"run {run_id} started (runs under {worker.state_dir})", highlight=False)
-            if time_scale != 1.0:
-                stdout.print(f"bake times scaled by {time_scale:g} (--time-scale)")
+            # Always said: a compressed soak must never pass for a real one.
+            scaled = "real time" if time_scale == 1.0 else "bakes and soaks compressed"
+            stdout.print(f"time scale {time_scale:g} ({scaled}; --time-scale)")
         status = _follow_or_stop(engine.control, run_id, text, worker)
     return _conclude(status, output)
 

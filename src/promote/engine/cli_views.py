@@ -328,6 +328,11 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "rollback.manual": _item_summary,
     "canary.step": lambda d: f"{d.get('weight')}% for {d.get('bake_seconds', 0):g} s",
     "criteria.unjudged": lambda d: "; ".join(d.get("criteria", [])),
+    # Lambdas: the verdict line is defined with the progress lines, below.
+    "analysis.verdict": lambda d: _verdict_line(d),
+    "criteria.judged": lambda d: _verdict_line(d),
+    "soak.checkpoint": lambda d: _verdict_line(d),
+    "soak.verdict": lambda d: str(d.get("decision", "")),
     "run.started": _started_summary,
     "run.finished": _phase_summary,
     "project.phase": _phase_summary,
@@ -447,4 +452,34 @@ def _progress_line(run_id: str, event: Mapping[str, Any], where: str) -> str | N
         return f"  {project}: {kind.removesuffix('.result')} {mark}: {summarise(event)}"
     if kind == "canary.step":
         return f"  {project}: canary at {data['weight']}%, baking {data['bake_seconds']:g} s"
-    return None
+    line = _ANALYSIS_LINES.get(kind)
+    return f"  {project}: {line(data)}" if line else None
+
+
+def _verdict_line(data: Mapping[str, Any]) -> str:
+    verdict = str(data.get("verdict", "")).upper()
+    judgements = data.get("judgements") or []
+    failed = [j for j in judgements if j.get("verdict") == "fail"]
+    shown = failed or [j for j in judgements if j.get("verdict") == "inconclusive"]
+    why = "; ".join(f"{j['judge']}: {j['reason']}" for j in shown[:3])
+    return f"{verdict}" + (f" ({why})" if why else "")
+
+
+_ANALYSIS_LINES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "analysis.verdict": lambda d: f"analysis of the {d.get('weight')}% step: {_verdict_line(d)}",
+    "analysis.extended": lambda d: (
+        f"{d.get('weight')}% step inconclusive: bake extended by {d.get('seconds', 0):g} s"
+    ),
+    "analysis.errored": lambda d: f"metrics unreadable: {d.get('reason')}",
+    "criteria.judged": lambda d: f"success criteria: {_verdict_line(d)}",
+    "soak.started": lambda d: (
+        f"soak: {d.get('checkpoints')} checkpoints over "
+        f"{d.get('seconds', 0):g} s (time scale {d.get('time_scale', 1):g})"
+    ),
+    "soak.checkpoint": lambda d: (
+        f"soak checkpoint {d.get('checkpoint')}/{d.get('of')}: {_verdict_line(d)}"
+    ),
+    "soak.verdict": lambda d: (
+        f"soak {d.get('decision')}" + (f": {d['reason']}" if d.get("reason") else "")
+    ),
+}

@@ -15,10 +15,11 @@ from typing import Any
 from promote.engine.approvals import Requirement
 from promote.engine.errors import UnknownProject
 from promote.graph import DependencyGraph, Node
-from promote.interpolation import UndefinedVariable, project_variables, scope_for
+from promote.interpolation import UndefinedVariable, interpolate, project_variables, scope_for
 from promote.model import Estate, Project
+from promote.model.base import Condition
 from promote.model.checks import ManualCheck
-from promote.model.policies import SuccessCriterion, TrafficPolicy
+from promote.model.policies import Soak, SuccessCriterion, TrafficPolicy
 from promote.model.steps import LambdaDeploy
 from promote.suggest import did_you_mean
 
@@ -51,6 +52,12 @@ class ProjectSpec:
     # Manual steps a rollback leaves to people: recorded, not waited for.
     advice: list[dict[str, Any]] = field(default_factory=list)
     skip: str | None = None  # why the run skips the project (not in the sandbox)
+    # How the canary steps are judged (see analysis_flow.py): {rules, settings, interval,
+    # inconclusive, namespace, dimensions}; None for timed bakes only.
+    analysis: dict[str, Any] | None = None
+    criteria_rules: list[dict[str, Any]] = field(default_factory=list)  # metric criteria
+    # {duration, checkpoints, rules, manual, known_alarms, settings}; None without a soak.
+    soak: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -205,7 +212,78 @@ def _project_spec(
             if c.manual
         ],
         metric_criteria=[_criterion(c) for c in criteria if c.when],
+        analysis=_analysis(project, env, variables),
+        criteria_rules=[
+            _rule(c.when, c.scope, trigger=False, window=c.window) for c in criteria if c.when
+        ],
+        soak=_soak(project.soak.get(env)),
     )
+
+
+def _rule(
+    condition: Condition,
+    scope: str | None,
+    *,
+    trigger: bool,
+    window: timedelta | None = None,
+    min_samples: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "condition": condition.text,
+        "scope": scope or "all",
+        "trigger": trigger,
+        "window": window.total_seconds() if window else None,
+        "min_samples": min_samples,
+    }
+
+
+def _analysis(project: Project, env: str, variables: dict[str, str]) -> dict[str, Any] | None:
+    policy = project.canary.get(env)
+    if policy is None or not policy.analysis.enabled:
+        return None
+    settings = policy.analysis
+    triggers = [t for t in project.rollback_triggers if t.when and t.applies_to(env)]
+    metrics = project.metrics
+    return {
+        "rules": [
+            _rule(t.when, t.scope, trigger=True, window=t.window, min_samples=t.min_samples)
+            for t in triggers
+            if t.when
+        ],
+        "settings": {
+            "alpha": settings.alpha,
+            "min_samples": settings.min_samples,
+            "compare": settings.compare,
+            "warmup": settings.warmup.total_seconds(),
+        },
+        "interval": settings.interval.total_seconds(),
+        "inconclusive": settings.inconclusive,
+        "namespace": metrics.namespace if metrics else None,
+        "dimensions": {
+            k: _interpolated(v, variables)
+            for k, v in (metrics.dimensions if metrics else {}).items()
+        },
+    }
+
+
+def _interpolated(text: str, variables: dict[str, str]) -> str:
+    try:
+        return interpolate(text, variables)
+    except UndefinedVariable:
+        return text  # validation reports it
+
+
+def _soak(soak: Soak | None) -> dict[str, Any] | None:
+    if soak is None:
+        return None
+    return {
+        "duration": soak.duration.total_seconds(),
+        "checkpoints": soak.checkpoints,
+        "rules": [_rule(c, None, trigger=False) for c in soak.criteria],
+        "manual": list(soak.manual),
+        "known_alarms": list(soak.known_alarms),
+        "settings": {"alpha": soak.alpha, "min_samples": soak.min_samples, "compare": False},
+    }
 
 
 def _canary(policy: TrafficPolicy | None) -> list[dict[str, Any]]:

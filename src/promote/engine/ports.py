@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from promote.analysis.observations import MetricSource
 from promote.model import Check, SmokeTest, Step
 
 
@@ -61,6 +62,10 @@ class Executor(Protocol):
 
     def terraform_apply(self, target: Target, step: Step, plan_file: str) -> StepOutcome:
         """Apply the plan that ``step`` (a terraform step) saved; ``step`` itself plans."""
+        ...
+
+    def metrics(self, target: Target) -> MetricSource:
+        """Where the canary analysis and the soak read the target account's metrics."""
         ...
 
 

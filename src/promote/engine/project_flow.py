@@ -15,6 +15,8 @@ from typing import Any
 
 from dbos import DBOS
 
+from promote.engine import analysis_flow
+from promote.engine.analysis_flow import Stop
 from promote.engine.approvals import Requirement, Tally
 from promote.engine.phases import ProjectPhase
 from promote.engine.plan import ProjectSpec, RunSpec
@@ -34,16 +36,6 @@ from promote.engine.runtime import (
 from promote.interpolation import interpolate
 
 PROJECT_WORKFLOW = "promote.project"
-BAKE_TOPIC = "bake"  # nothing is sent on it: a bake is a wait that only a stop ends early
-
-
-class Stop(Exception):
-    """A project ends early with this phase and reason."""
-
-    def __init__(self, phase: ProjectPhase, reason: str) -> None:
-        super().__init__(reason)
-        self.phase = phase
-        self.reason = reason
 
 
 @DBOS.workflow(name=PROJECT_WORKFLOW)
@@ -66,6 +58,8 @@ class _Project:
         self.variables = dict(spec.variables)
         self.deployed: list[dict[str, str]] = []  # lambda.deploy outputs, for the canary
         self.gate = 0  # approval gates reached: a decision names the gate it is for
+        self.canary_started = 0.0  # when the first canary step shifted traffic
+        self.deployed_at = 0.0  # when the deploy steps ended
 
     @property
     def workflow_id(self) -> str:
@@ -144,6 +138,8 @@ class _Project:
                 # confirmation by people does not act.
                 deployed = deployed or step.get("kind") != "manual"
                 self.step(index, step)
+            if self.deployed:
+                self.deployed_at = clock()
             for index, test in enumerate(spec.smoke_tests):
                 self.call("smoke", index, test)
             self.canary()
@@ -154,6 +150,7 @@ class _Project:
             broke = Stop(ProjectPhase.ERRORED, f"{type(exc).__name__}: {exc}")
             raise self.rollback(broke) if deployed else broke from exc
         self.record_ledger()
+        analysis_flow.soak(self)
 
     def step(self, index: int, step: dict[str, Any]) -> None:
         kind = step.get("kind")
@@ -192,15 +189,7 @@ class _Project:
                 self.shift(index, release, int(stage["weight"]))
             bake = float(stage["bake_seconds"]) * self.run.time_scale
             self.record("canary.step", {"weight": stage["weight"], "bake_seconds": bake})
-            if bake > 0:
-                self.bake(bake)
-
-    def bake(self, seconds: float) -> None:
-        """A durable wait that a stopping worker can wake (DBOS.sleep cannot be), and that
-        lasts what is left of it after a restart."""
-        deadline = clock() + seconds
-        while (left := deadline - clock()) > 0:
-            activity.receive(self.workflow_id, BAKE_TOPIC, left)
+            analysis_flow.watch(self, index, int(stage["weight"]), bake)
 
     def shift(self, index: int, release: dict[str, str], weight: int) -> None:
         shift = {
@@ -213,9 +202,7 @@ class _Project:
         self.call("canary", index, shift)
 
     def success_criteria(self) -> None:
-        if self.spec.metric_criteria:
-            # Judging metrics is the analysis's job; the record says they were not judged here.
-            self.record("criteria.unjudged", {"criteria": self.spec.metric_criteria})
+        analysis_flow.judge_criteria(self)
         if self.spec.sign_offs:
             self.approvals(self.spec.sign_offs, "sign-off")
 
@@ -252,7 +239,8 @@ class _Project:
                 ran += 1
         except Stop as broke:
             return Stop(ProjectPhase.ERRORED, f"{cause.reason}; rollback: {broke.reason}")
-        if not ran:  # nothing was undone: the cause stands, and people have the options
+        if not ran and not cause.undone:
+            # Nothing was undone: the cause stands, and people have the options.
             options = f"; rollback left to people: {'; '.join(left)}" if left else ""
             return Stop(cause.phase, cause.reason + options)
         if cause.phase is ProjectPhase.ERRORED:

@@ -22,6 +22,7 @@ from typing import Any
 from dbos import DBOS
 from pydantic import TypeAdapter
 
+from promote.analysis.evaluate import Request, evaluate
 from promote.engine.journal import Journal, Redactor
 from promote.engine.ledger import Ledger
 from promote.engine.ports import AliasShift, Executor, StepOutcome, Target
@@ -206,6 +207,29 @@ def execute(key: str, action: str, target: dict[str, Any], item: dict[str, Any])
         key, f"{action}.result", where.project, {"item": item, **result}
     )
     return result
+
+
+@DBOS.step(name="promote.analyse")
+def analyse(
+    key: str, target: dict[str, Any], request: dict[str, Any], context: dict[str, Any]
+) -> dict[str, Any]:
+    """One evaluation of a canary step or soak checkpoint, journaled as a chart sample. A
+    source that fails is not a verdict on the release: the result says ``errored``."""
+    runtime = current()
+    where = Target(**target)
+    try:
+        source = runtime.executor.metrics(where)
+        evaluation = evaluate(source, Request.from_json(request)).to_json()
+    except Exception as exc:
+        return {"errored": True, "reason": runtime.redactor(f"{type(exc).__name__}: {exc}")}
+    sample = {
+        **context,
+        "at": request["end"],
+        "verdict": evaluation["verdict"],
+        "versions": evaluation["sample"],
+    }
+    runtime.journal(where.run_id).append(key, "analysis.sample", where.project, sample)
+    return {"errored": False, "evaluation": evaluation}
 
 
 def _dispatch(executor: Executor, action: str, target: Target, item: dict[str, Any]) -> StepOutcome:

@@ -39,7 +39,14 @@ def print_plan(console: Console, plan: EnvironmentPlan) -> None:
     console.print(_layers_table(plan))
     console.print(_critical_path(plan))
     console.print(_gates_table(plan))
+    _print_bake_warnings(console, plan)
     console.print(_timeline(plan))
+
+
+def _print_bake_warnings(console: Console, plan: EnvironmentPlan) -> None:
+    for project in sorted(plan.projects.values(), key=lambda p: (p.layer, p.name)):
+        for warning in project.gates.bake_warnings:
+            console.print(f"[yellow]warning[/] V025 `{project.name}`: {warning}", highlight=False)
 
 
 def _layers_table(plan: EnvironmentPlan) -> Table:

@@ -9,6 +9,7 @@ from itertools import pairwise
 
 from pydantic import BaseModel
 
+from promote.analysis.bakes import bake_warnings
 from promote.diagnostics import Severity, YamlPath
 from promote.interpolation import (
     ENGINE_VARIABLES,
@@ -59,6 +60,16 @@ def production_all_at_once(ctx: RuleContext) -> Iterator[Finding]:
                     ("canary", env, "strategy"),
                     f"`{project.name}` shifts all {env} traffic at once: no canary can catch a "
                     f"bad release",
+                )
+
+
+@rule("V025", "underpowered-bake", W, "A canary bake is too short to detect a regression.")
+def underpowered_bake(ctx: RuleContext) -> Iterator[Finding]:
+    for project in ctx.estate.projects:
+        for env in project.canary:
+            for warning in bake_warnings(project, env):
+                yield ctx.in_project(
+                    project, ("canary", env, "steps"), f"`{project.name}` in {env}: {warning}"
                 )
 
 

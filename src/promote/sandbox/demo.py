@@ -1,6 +1,6 @@
 """``make demo``: BBWS promoted DEV -> SIT -> PROD in the sandbox, approvals and all.
 
-    python -m promote.sandbox.demo estates/bbws [--time-scale 0.002]
+    python -m promote.sandbox.demo estates/bbws [--time-scale 0.0002]
 
 1. starts a sandbox (the estate's three accounts, Lambda runtime, gateway, CDN) and lays
    down what the runbooks assume exists before a promotion (:mod:`bbws.sandbox_baseline`);
@@ -17,6 +17,7 @@ the sandbox and the people who approve.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import subprocess
@@ -67,7 +68,7 @@ def run_demo(
     sandbox_dir = state / "sandbox"
     _fresh(state)
     started = time.monotonic()
-    say(f"BBWS demo: time scale {time_scale:g} (bake times x{time_scale:g})")
+    say(f"BBWS demo: time scale {time_scale:g} (bake and soak times x{time_scale:g})")
     with Sandbox.for_estate(estate, sandbox_dir) as sandbox:
         write_running(sandbox_dir, sandbox, estate.name, estate_dir.resolve())
         _use_profiles(sandbox_dir)
@@ -85,8 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--time-scale",
         type=float,
-        default=0.002,
-        help="multiply bake times by this (0.002: PROD's 15m + 30m canary bakes take 5.4 s)",
+        default=0.0002,
+        help="multiply bake and soak times by this (0.0002: SIT's 48 h soak takes 35 s)",
     )
     parser.add_argument("--state-dir", default=".promote/demo", help="emptied first")
     parser.add_argument("--until", help="stop after promoting into this environment")
@@ -176,7 +177,9 @@ class _Demo:
                 break
         return 0
 
-    def promote(self, env: str) -> int:
+    def promote(self, env: str, projects: str | None = None, log: Path | None = None) -> int:
+        """``promote run ENV`` (of ``projects`` only, if given), approving as it waits; its
+        output goes to ``log`` when given (the benchmarks' many runs)."""
         say(f"promote run {env} {self.estate_dir} --sandbox")
         issuers = self.sandbox.services.issuers if self.sandbox.services else None
         assert issuers is not None
@@ -199,9 +202,16 @@ class _Demo:
             STARTED_BY,
             "--per-account",
             str(self.per_account),
+            *(["--projects", projects] if projects else []),
         ]
         known = set(_run_ids(self.engine_dir))
-        process = subprocess.Popen(command)
+        with log.open("a") if log else contextlib.nullcontext() as output:
+            code = self._run(command, known, output)
+        self.runs += [r for r in _run_ids(self.engine_dir) if r not in known]
+        return code
+
+    def _run(self, command: list[str], known: set[str], output: Any) -> int:
+        process = subprocess.Popen(command, stdout=output, stderr=output)
         control = RunControl(self.engine_dir)
         try:
             while process.poll() is None:
@@ -211,7 +221,6 @@ class _Demo:
                 time.sleep(0.05)
         finally:
             control.close()
-        self.runs += [r for r in _run_ids(self.engine_dir) if r not in known]
         return process.returncode
 
     def _approve_waiting(self, control: RunControl, run_id: str) -> None:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promote.analysis.observations import MetricSource
+from promote.analysis.synthetic import Profile, SyntheticMetrics
 from promote.engine.phases import ProjectPhase
 from promote.engine.ports import AliasShift, StepOutcome, Target
 from promote.model import Check, Estate, EstateSpec, Project, SmokeTest, Step
@@ -123,7 +125,10 @@ class FakeExecutor:
         effects: Path | None = None,
         delay: float = 0.0,
         evidence: dict[str, dict[str, Any]] | None = None,
+        metrics: MetricSource | None = None,
     ) -> None:
+        # Every version healthy and busy unless a test says otherwise: canaries pass.
+        self.source = metrics or SyntheticMetrics({}, default=Profile(rps=500))
         self.fail = fail or set()
         self.explode = explode or set()
         self.outputs = outputs or {}
@@ -152,6 +157,9 @@ class FakeExecutor:
 
     def terraform_apply(self, target: Target, step: Step, plan_file: str) -> StepOutcome:
         return self._run(target, f"apply {step.name or step.summary()}", step)
+
+    def metrics(self, target: Target) -> MetricSource:
+        return self.source
 
     def _run(self, target: Target, name: str, item: Any = None) -> StepOutcome:
         start = time.monotonic()

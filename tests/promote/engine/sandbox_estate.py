@@ -85,6 +85,9 @@ canary:
       - {{weight: 10, bake: 20s}}
       - {{weight: 50, bake: 20s}}
       - {{weight: 100}}
+    # Nothing sends these functions traffic: timed bakes (an analysis would find nothing to
+    # judge and wait for a person).
+    analysis: {{enabled: false}}
 """
 
 HANDLER = """\

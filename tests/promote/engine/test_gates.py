@@ -288,7 +288,9 @@ def test_success_criteria_are_a_sign_off_gate_after_the_smoke_tests(make: Make) 
     )
     assert fake.calls == ["orders-deploy", "orders-smoke"]
     unjudged = events(engine, run_id, "criteria.unjudged", "orders")
-    assert unjudged == [{"criteria": ["error_rate < 1%"]}]
+    # A shell deploy has no function whose traffic could show it.
+    reason = "no function of this project was deployed to measure"
+    assert unjudged == [{"criteria": ["error_rate < 1%"], "reason": reason}]
     assert events(engine, run_id, "ledger.updated") == []  # not a success yet
 
     # One DevOps Lead signs off both of the role's items with one approval.
