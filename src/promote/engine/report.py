@@ -36,7 +36,10 @@ JSON (``render(report, "json")``) is the Report's fields, in this order, with th
   ``canary``: [{``weight``, ``bake_seconds``, ``version``, ``previous_version``, ``time``}];
   ``ledger``: [{``environment``, ``version``, ``sha256``, ``status``, ``time``}];
   ``timeline``: [{``time``, ``offset_seconds`` (since the run started), ``kind``,
-  ``text``}], every event of the project, unknown kinds included.
+  ``text``}], every event of the project, unknown kinds included;
+  ``analysis``: null, or the project's canary analysis, soak and metric success criteria:
+  its samples, verdicts, decisions and thresholds, as :mod:`promote.engine.report_analysis`
+  lays them out.
 - ``run_events``: the timeline entries of events of no project (``run.started``,
   ``run.finished``, and any other).
 """
@@ -46,11 +49,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from promote.engine.journal import VerifyResult
 from promote.engine.phases import ProjectPhase, RunPhase
+from promote.engine.report_analysis import ProjectAnalysis, summarise
+from promote.engine.report_analysis import moment as _moment
+from promote.engine.report_analysis import seconds_between as _seconds
 from promote.engine.status import RunStatus, fold
 
 FORMAT_VERSION = 1
@@ -194,6 +200,7 @@ class ProjectReport:
     rollback: list[ItemResult] = field(default_factory=list)
     ledger: list[LedgerUpdate] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
+    analysis: ProjectAnalysis | None = None
 
 
 @dataclass
@@ -246,22 +253,6 @@ def _parse(raw: Mapping[str, Any]) -> _Event:
         str(project) if project is not None else None,
         data if isinstance(data, Mapping) else {},
     )
-
-
-def _moment(text: str) -> datetime | None:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    # The journal writes UTC with its offset; a time without one is taken as UTC too, as
-    # naive and aware times cannot be subtracted.
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round((end - start).total_seconds(), 3)
 
 
 # -- one project's events ---------------------------------------------------------------
@@ -561,6 +552,9 @@ def build_report(events: Iterable[Mapping[str, Any]], verification: VerifyResult
     status = _fold(run_id, raw)
     header = _header(run_id, spec, parsed, started, status, _verification(verification, raw))
     projects = [log.finish(status) for log in logs.values()]
+    analyses = summarise(raw)
+    for project in projects:
+        project.analysis = analyses.get(project.name)
     return Report(FORMAT_VERSION, header, projects, run_events)
 
 

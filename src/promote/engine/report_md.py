@@ -2,9 +2,10 @@
 
 The runbooks' "Deployment Log": an attribute table for the run, then per project its
 attributes and a table per kind of thing that happened (preconditions, approvals, deploy
-steps, terraform plan, smoke tests, canary, rollback, timeline). :func:`project_sections`
-and the other table builders are what :mod:`promote.engine.report_html` shows too, so the
-two never disagree. The data model is :mod:`promote.engine.report`'s.
+steps, terraform plan, smoke tests, canary, its analysis and soak, rollback, timeline).
+:func:`project_sections` and the other table builders are what
+:mod:`promote.engine.report_html` shows too, so the two never disagree. The data model is
+:mod:`promote.engine.report`'s, and :mod:`promote.engine.report_analysis`'s for the analysis.
 """
 
 from __future__ import annotations
@@ -24,10 +25,23 @@ from promote.engine.report import (
     SmokeResult,
     TimelineEntry,
     Verification,
-    _moment,
+)
+from promote.engine.report_analysis import (
+    AnalysedStep,
+    Judgement,
+    ProjectAnalysis,
+    Soak,
+    Verdict,
+    decision_label,
+    iso,
+    moment,
+    seconds_between,
 )
 
 RESULT_MARKS = {"passed": "✅", "failed": "❌", "errored": "⚠️", "skipped": "⏭️", "manual": "👤"}
+VERDICT_MARKS = {"pass": "✅", "fail": "❌", "inconclusive": "❔"}
+# The titles of the analysis sections, which the HTML page puts charts in.
+ANALYSIS, CRITERIA, SOAK = "Canary analysis", "Success criteria (metrics)", "Soak"
 
 
 def duration_text(seconds: float | None) -> str:
@@ -46,7 +60,7 @@ def duration_text(seconds: float | None) -> str:
 
 
 def full_time(iso: str | None) -> str:
-    at = _moment(iso or "")
+    at = moment(iso or "")
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if at else iso or "–"
 
 
@@ -55,12 +69,12 @@ class Clock:
     when the run spans more than one day (an approval may wait overnight)."""
 
     def __init__(self, run: RunHeader) -> None:
-        start = _moment(run.started or "")
+        start = moment(run.started or "")
         span = run.duration_seconds or 0
         self.with_date = start is None or (start + timedelta(seconds=span)).date() != start.date()
 
     def __call__(self, iso: str | None) -> str:
-        at = _moment(iso or "")
+        at = moment(iso or "")
         shown = "%Y-%m-%d %H:%M:%S" if self.with_date else "%H:%M:%S"
         return at.astimezone(UTC).strftime(shown) if at else iso or "–"
 
@@ -146,6 +160,7 @@ def project_sections(project: ProjectReport, clock: Clock) -> list[Section]:
         Section("Terraform plan", None, _plan_table(project.steps)),
         Section("Smoke tests", None, _smoke_table(project.smoke_tests, clock)),
         Section("Canary", None, _canary_table(project.canary, clock)),
+        *analysis_sections(project.analysis, clock),
         Section("Rollback", None, _item_table(project.rollback, clock)),
         Section("Timeline", None, timeline_table(project.timeline, clock)),
     ]
@@ -242,6 +257,137 @@ def _canary_table(steps: list[CanaryStep], clock: Clock) -> Table | None:
         for s in steps
     ]
     headers = ["Time", "Weight", "Bake", "Version", "Previous version"]
+    return Table(headers, rows) if rows else None
+
+
+# -- the analysis of canary steps, success criteria and soaks -----------------------------
+
+
+def analysis_sections(analysis: ProjectAnalysis | None, clock: Clock) -> list[Section]:
+    """A canary analysis's summary and verdicts, metric criteria's verdict, a soak's
+    checkpoints, and evaluations that could not read the metrics."""
+    if analysis is None:
+        return []
+    sections = []
+    if any(step.series or step.verdicts for step in analysis.steps):
+        rows = [
+            row
+            for step in analysis.steps
+            for verdict in step.verdicts
+            for row in _verdict_rows(f"{step.weight}%", verdict, clock)
+        ]
+        table = Table(_VERDICT_HEADERS, rows) if rows else None
+        sections.append(Section(ANALYSIS, analysis_summary(analysis), table))
+    if analysis.criteria is not None:
+        criteria = analysis.criteria
+        intro = decision_label(criteria.verdict, criteria.action) + _unjudged([criteria])
+        rows = _verdict_rows("criteria", criteria, clock)
+        sections.append(Section(CRITERIA, intro, Table(_VERDICT_HEADERS, rows)))
+    if analysis.soak is not None:
+        soak = analysis.soak
+        sections.append(Section(SOAK, soak_summary(soak), _checkpoint_table(soak, clock)))
+    if analysis.errors:
+        rows = [[clock(e.time), e.during, e.reason] for e in analysis.errors]
+        sections.append(Section("Analysis errors", None, Table(["Time", "During", "Reason"], rows)))
+    return sections
+
+
+def analysis_summary(analysis: ProjectAnalysis) -> str:
+    """One line: each step's decision and when, e.g. "10%: pass after 15m 00s; 50%: fail at
+    12.0 s (errors: canary vs baseline, log BF 5.10 >= 4.61), rolled back"."""
+    steps = "; ".join(text for step in analysis.steps if (text := _step_summary(step)))
+    rules = ", ".join(t.rule for t in analysis.thresholds)
+    verdicts = [v for step in analysis.steps for v in step.verdicts]
+    return (
+        (steps or "no verdict yet")
+        + "."
+        + (f" Rules: {rules}." if rules else "")
+        + _unjudged(verdicts)
+    )
+
+
+def _step_summary(step: AnalysedStep) -> str | None:
+    decision = step.decision
+    if decision is None:
+        samples = max((len(s.points) for s in step.series), default=0)
+        return f"{step.weight}%: {samples} samples, no verdict" if samples else None
+    when = duration_text(seconds_between(moment(step.time or ""), moment(decision.time)))
+    if decision.verdict == "pass":
+        return f"{step.weight}%: pass after {when}"
+    if decision.verdict == "fail":
+        failed = [j for j in step.verdicts[-1].judgements if j.verdict == "fail"]
+        why = "".join(f" ({j.judge}, {versus(j)})" for j in failed[:1])
+        then = ", rolled back" if decision.action == "rolled back" else ""
+        return f"{step.weight}%: fail at {when}{why}{then}"
+    return f"{step.weight}%: {decision_label(decision.verdict, decision.action)} after {when}"
+
+
+def _unjudged(verdicts: list[Verdict]) -> str:
+    labels = dict.fromkeys(label for v in verdicts for label in v.unjudged)
+    return f" Not judged by the analysis: {', '.join(labels)}." if labels else ""
+
+
+def versus(judgement: Judgement) -> str:
+    """A judgement's statistic against its threshold, as its measure reads."""
+    measure, statistic, threshold = judgement.measure, judgement.statistic, judgement.threshold
+    if statistic is None or threshold is None:
+        return f"{measure}: none vs {'none' if threshold is None else f'{threshold:.4g}'}"
+    if measure == "log Bayes factor":
+        rejects = ">=" if judgement.verdict == "fail" else "<"
+        return f"log BF {statistic:.2f} {rejects} {threshold:.2f}"
+    if measure == "error rate" or measure.startswith("share of"):
+        return f"{measure} {statistic * 100:.3g}% vs {threshold * 100:.3g}%"
+    return f"{measure} {statistic:.4g} vs {threshold:.4g}"
+
+
+_VERDICT_HEADERS = [
+    "Step", "Time", "Decision", "Judge", "Verdict", "Statistic vs threshold", "Samples", "Reason"
+]  # fmt: skip
+
+
+def _verdict_rows(where: str, verdict: Verdict, clock: Clock) -> list[list[Any]]:
+    first = [where, clock(verdict.time), decision_label(verdict.verdict, verdict.action)]
+    if not verdict.judgements:
+        return [[*first, None, None, None, None, verdict.reason]]
+    return [
+        [*first, j.judge, verdict_text(j.verdict), versus(j), _samples(j), j.reason]
+        for j in verdict.judgements
+    ]
+
+
+def verdict_text(verdict: str) -> str:
+    return f"{VERDICT_MARKS.get(verdict, '')} {verdict}".strip()
+
+
+def _samples(judgement: Judgement) -> str:
+    return ", ".join(f"{role} {count}" for role, count in judgement.samples.items())
+
+
+def soak_summary(soak: Soak) -> str:
+    decision = soak.decision or "no decision yet"
+    planned = f"{soak.planned} checkpoints over {duration_text(soak.seconds)}"
+    criteria = ", ".join(t.rule for t in soak.thresholds)
+    return (
+        decision
+        + (f": {soak.reason}" if soak.reason else "")
+        + f" ({planned})."
+        + (f" Criteria: {criteria}." if criteria else "")
+    )
+
+
+def _checkpoint_table(soak: Soak, clock: Clock) -> Table | None:
+    rows = [
+        [
+            f"{c.checkpoint}/{c.of}",
+            clock(iso(c.due)),
+            clock(c.time),
+            verdict_text(c.verdict),
+            "; ".join(f"{j.judge}: {j.verdict} ({j.reason})" for j in c.judgements),
+            "; ".join(f"{'✅' if k.passed else '❌'} {k.summary}" for k in c.checks),
+        ]
+        for c in soak.checkpoints
+    ]
+    headers = ["Checkpoint", "Due", "Recorded", "Verdict", "Judgements", "Checks"]
     return Table(headers, rows) if rows else None
 
 
