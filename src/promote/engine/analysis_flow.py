@@ -24,7 +24,7 @@ from promote.analysis.verdicts import Verdict
 from promote.engine.approvals import Requirement
 from promote.engine.phases import ProjectPhase
 from promote.engine.ports import StepOutcome
-from promote.engine.runtime import activity, analyse, clock, execute, record_deployment
+from promote.engine.runtime import activity, analyse, clock, execute
 
 if TYPE_CHECKING:
     from promote.engine.project_flow import _Project
@@ -102,7 +102,8 @@ def watch(p: _Project, index: int, weight: int, bake: float) -> None:
     """Bake one canary step of ``bake`` seconds, judging it as it goes."""
     analysis = p.spec.analysis
     chosen = subjects(p, baseline=True)
-    if analysis is None or not chosen or weight >= 100:
+    # A step without a bake (or one scaled to nothing) is a shift, with nothing to judge.
+    if analysis is None or not chosen or weight >= 100 or bake <= 0:
         if bake > 0:
             wait_until(p, clock() + bake)
         return
@@ -254,15 +255,4 @@ def _soak_check(p: _Project, number: int, check: dict[str, Any]) -> StepOutcome:
 
 def _soak_result(p: _Project, status: str, data: dict[str, Any]) -> None:
     p.record("soak.verdict", data)
-    if p.spec.artifact is None:
-        return
-    run = p.run
-    entry = {
-        "environment": run.environment,
-        "project": p.spec.name,
-        "artifact": p.spec.artifact,
-        "run_id": run.run_id,
-        "status": status,
-    }
-    record_deployment(f"{run.run_id}:{p.spec.name}:{status}", entry)
-    p.record("ledger.updated", entry)
+    p.record_ledger(status)

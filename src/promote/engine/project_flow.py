@@ -206,8 +206,9 @@ class _Project:
         if self.spec.sign_offs:
             self.approvals(self.spec.sign_offs, "sign-off")
 
-    def record_ledger(self) -> None:
-        status = self.spec.ledger_status
+    def record_ledger(self, status: str | None = None) -> None:
+        """The release's entry in the ledger: the spec's status, or a soak's."""
+        status = status or self.spec.ledger_status
         if self.spec.artifact is None:
             return
         run = self.run
