@@ -4,8 +4,10 @@
 project that has analysis events (``analysis.*``, ``criteria.judged``, ``soak.*``): the
 samples as series per function and version, the verdicts with their judgements, each canary
 step's decision, the thresholds of the run spec's rules, and the soak's checkpoints and
-GO/NO-GO. :mod:`promote.engine.report_md` makes tables of it, and
-:mod:`promote.engine.report_html` charts of error rate and p95 latency over time as well.
+GO/NO-GO. The data model is :mod:`promote.engine.report_analysis_model`'s.
+:mod:`promote.engine.report_md` makes tables of it, and :mod:`promote.engine.report_html`
+charts of error rate and p95 latency over time as well
+(:mod:`promote.engine.report_chart_data`, :mod:`promote.engine.report_svg_analysis`).
 
 JSON: each project's ``analysis`` in ``promote report --format json`` is null, or:
 
@@ -43,171 +45,62 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+# The model, the times and the chart data, defined here once, are still importable from here.
+from promote.engine.report_analysis_model import (
+    AnalysedStep,
+    Check,
+    Checkpoint,
+    Decision,
+    Errored,
+    Extension,
+    Judgement,
+    Point,
+    ProjectAnalysis,
+    Series,
+    Soak,
+    Threshold,
+    Verdict,
+    decision_label,
+    find_series,
+)
+from promote.engine.report_chart_data import CHARTED, Marker, canary_markers, merged, soak_markers
+from promote.engine.report_times import iso, moment, seconds_between
 from promote.model.base import parse_condition
+
+__all__ = [
+    "CHARTED",
+    "KINDS",
+    "AnalysedStep",
+    "Check",
+    "Checkpoint",
+    "Decision",
+    "Errored",
+    "Extension",
+    "Judgement",
+    "Marker",
+    "Point",
+    "ProjectAnalysis",
+    "Series",
+    "Soak",
+    "Threshold",
+    "Verdict",
+    "canary_markers",
+    "decision_label",
+    "iso",
+    "merged",
+    "moment",
+    "seconds_between",
+    "soak_markers",
+    "summarise",
+    "thresholds",
+]
 
 KINDS = frozenset(
     {"analysis.sample", "analysis.verdict", "analysis.extended", "analysis.errored",
      "criteria.judged", "soak.started", "soak.checkpoint", "soak.verdict"}
 )  # fmt: skip
-# A chart's measure -> the rule metric whose thresholds it shows.
-CHARTED = {"error_rate": "error_rate", "p95": "latency_p95"}
-
-
-# -- times ------------------------------------------------------------------------------
-
-
-def moment(text: str) -> datetime | None:
-    """An event's ISO time. The journal writes UTC with its offset; a time without one is
-    taken as UTC too, as naive and aware times cannot be subtracted."""
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round((end - start).total_seconds(), 3)
-
-
-def iso(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
-
-
-# -- the summary ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Threshold:
-    rule: str
-    metric: str
-    op: str
-    threshold: float
-    scope: str
-    trigger: bool
-
-
-@dataclass(frozen=True)
-class Point:
-    at: float
-    offset_seconds: float | None
-    verdict: str | None
-    requests: int | None
-    error_rate: float | None
-    p95: float | None
-
-
-@dataclass
-class Series:
-    function: str
-    role: str
-    version: str | None
-    points: list[Point] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Judgement:
-    judge: str
-    verdict: str
-    reason: str
-    measure: str
-    statistic: float | None
-    threshold: float | None
-    samples: dict[str, int]
-    inputs: dict[str, Any]
-
-
-@dataclass
-class Verdict:
-    time: str
-    offset_seconds: float | None
-    verdict: str
-    action: str
-    extended: bool
-    reason: str | None
-    judgements: list[Judgement]
-    unjudged: list[str]
-
-
-@dataclass(frozen=True)
-class Extension:
-    time: str
-    seconds: float | None
-
-
-@dataclass(frozen=True)
-class Decision:
-    time: str
-    offset_seconds: float | None
-    verdict: str
-    action: str
-
-
-@dataclass
-class AnalysedStep:
-    step: int
-    weight: Any = None
-    bake_seconds: Any = None
-    time: str | None = None
-    offset_seconds: float | None = None
-    series: list[Series] = field(default_factory=list)
-    verdicts: list[Verdict] = field(default_factory=list)
-    extensions: list[Extension] = field(default_factory=list)
-    decision: Decision | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    passed: bool
-    summary: str
-
-
-@dataclass
-class Checkpoint:
-    checkpoint: Any
-    of: Any
-    due: float | None
-    time: str
-    offset_seconds: float | None
-    verdict: str
-    judgements: list[Judgement]
-    unjudged: list[str]
-    checks: list[Check]
-
-
-@dataclass
-class Soak:
-    started: str | None = None
-    planned: Any = None
-    seconds: float | None = None
-    ends_at: float | None = None
-    thresholds: list[Threshold] = field(default_factory=list)
-    series: list[Series] = field(default_factory=list)
-    checkpoints: list[Checkpoint] = field(default_factory=list)
-    decision: str | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Errored:
-    time: str
-    during: str
-    reason: str
-
-
-@dataclass
-class ProjectAnalysis:
-    thresholds: list[Threshold] = field(default_factory=list)
-    steps: list[AnalysedStep] = field(default_factory=list)
-    criteria: Verdict | None = None
-    soak: Soak | None = None
-    errors: list[Errored] = field(default_factory=list)
 
 
 def summarise(events: Iterable[Mapping[str, Any]]) -> dict[str, ProjectAnalysis]:
@@ -407,7 +300,7 @@ class _Fold:
                     _number(seen.get("error_rate")),
                     _number(seen.get("p95")),
                 )
-                _series(series, str(function), str(role), version).points.append(point)
+                find_series(series, str(function), str(role), version).points.append(point)
 
     def soak_event(self, kind: str, time: str, data: Mapping[str, Any]) -> None:
         soak = self.soak()
@@ -455,75 +348,3 @@ def _during(data: Mapping[str, Any]) -> str:
     if "checkpoint" in data:
         return f"soak checkpoint {data.get('checkpoint')}/{data.get('of')}"
     return "success criteria" if data.get("criteria") else "analysis"
-
-
-# -- what the charts mark ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Marker:
-    """A moment on a chart: a traffic shift (``verdict`` None) or a decision."""
-
-    at: float  # epoch seconds
-    label: str
-    tip: str
-    verdict: str | None = None
-
-
-def canary_markers(analysis: ProjectAnalysis) -> list[Marker]:
-    """Each canary step's shift, and each verdict at the end of (or during) its bake."""
-    markers = []
-    for step in analysis.steps:
-        at = moment(step.time or "")
-        if at is not None:
-            tip = f"canary step {step.step + 1}: {step.weight}% of traffic on the new version"
-            markers.append(Marker(at.timestamp(), f"{step.weight}%", tip))
-        for verdict in step.verdicts:
-            markers += _decision(verdict.time, f"{step.weight}%", verdict.verdict, verdict.action)
-    return markers
-
-
-def soak_markers(soak: Soak) -> list[Marker]:
-    """The soak's start, and each checkpoint's verdict."""
-    markers = []
-    start = moment(soak.started or "")
-    if start is not None:
-        markers.append(Marker(start.timestamp(), "soak", f"soak of {soak.planned} checkpoints"))
-    for checkpoint in soak.checkpoints:
-        where, verdict = f"{checkpoint.checkpoint}/{checkpoint.of}", checkpoint.verdict
-        markers += _decision(checkpoint.time, where, verdict, verdict, shown=where)
-    return markers
-
-
-def _decision(
-    time: str, where: str, verdict: str, action: str, shown: str | None = None
-) -> list[Marker]:
-    at = moment(time)
-    if at is None:
-        return []
-    label = decision_label(verdict, action)
-    tip = f"decision at {where}: {label}"
-    return [Marker(at.timestamp(), f"{shown} {label}" if shown else label, tip, verdict)]
-
-
-def merged(found: Iterable[Series]) -> list[Series]:
-    """One series per function, role and version, across canary steps; none empty."""
-    joined: list[Series] = []
-    for series in found:
-        _series(joined, series.function, series.role, series.version).points += series.points
-    return [s for s in joined if s.points]
-
-
-def _series(found: list[Series], function: str, role: str, version: str | None) -> Series:
-    for series in found:
-        if (series.function, series.role, series.version) == (function, role, version):
-            return series
-    found.append(Series(function, role, version))
-    return found[-1]
-
-
-def decision_label(verdict: str, action: str) -> str:
-    """A verdict and what the engine did on it: "pass", "fail: rolled back", "inconclusive:
-    extended"; the verdict alone when the action is only its consequence."""
-    same = action == verdict or {"pass": "passed", "fail": "failed"}.get(verdict) == action
-    return verdict if same else f"{verdict}: {action}"

@@ -5,7 +5,8 @@ attributes and a table per kind of thing that happened (preconditions, approvals
 steps, terraform plan, smoke tests, canary, its analysis and soak, rollback, timeline).
 :func:`project_sections` and the other table builders are what
 :mod:`promote.engine.report_html` shows too, so the two never disagree. The data model is
-:mod:`promote.engine.report`'s, and :mod:`promote.engine.report_analysis`'s for the analysis.
+:mod:`promote.engine.report_model`'s, and :mod:`promote.engine.report_analysis_model`'s for the
+analysis.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
-from promote.engine.report import (
+from promote.engine.report_analysis_model import (
+    AnalysedStep,
+    Judgement,
+    ProjectAnalysis,
+    Soak,
+    Verdict,
+    decision_label,
+)
+from promote.engine.report_model import (
     ApprovalRequest,
     CanaryStep,
     ItemResult,
@@ -26,17 +35,7 @@ from promote.engine.report import (
     TimelineEntry,
     Verification,
 )
-from promote.engine.report_analysis import (
-    AnalysedStep,
-    Judgement,
-    ProjectAnalysis,
-    Soak,
-    Verdict,
-    decision_label,
-    iso,
-    moment,
-    seconds_between,
-)
+from promote.engine.report_times import iso, moment, seconds_between
 
 RESULT_MARKS = {"passed": "✅", "failed": "❌", "errored": "⚠️", "skipped": "⏭️", "manual": "👤"}
 VERDICT_MARKS = {"pass": "✅", "fail": "❌", "inconclusive": "❔"}

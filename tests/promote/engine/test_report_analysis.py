@@ -16,7 +16,7 @@ from promote.engine import report_analysis
 from promote.engine.journal import Journal, verify
 from promote.engine.report import build_report, render
 from promote.engine.report_analysis import ProjectAnalysis, summarise
-from promote.engine.report_html import canary_charts, soak_charts
+from promote.engine.report_svg_analysis import canary_charts, soak_charts
 from promote.engine.workflow import journal_path
 
 from . import Make, build
