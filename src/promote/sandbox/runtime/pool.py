@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import select
@@ -20,11 +21,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
+from promote.sandbox.runtime.forkserver import ForkFailed, ForkServer
 from promote.sandbox.runtime.functions import FunctionSpec
 from promote.sandbox.runtime.worker import HEADER, encode_frame
 
+log = logging.getLogger(__name__)
 WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
 # Lambda's limit on the init phase (the handler module's import).
 INIT_TIMEOUT_S = 10.0
@@ -102,10 +105,19 @@ def new_log_stream(version: str) -> str:
     return f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{version}]{uuid.uuid4().hex}"
 
 
+class _Process(Protocol):
+    """A worker's process: a :class:`subprocess.Popen`, or a fork server's child."""
+
+    @property
+    def pid(self) -> int: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 class Worker:
     """One worker process and its two pipes."""
 
-    def __init__(self, process: subprocess.Popen[bytes], to_worker: int, from_worker: int):
+    def __init__(self, process: _Process, to_worker: int, from_worker: int):
         self.log_stream: str | None = None  # its AWS_LAMBDA_LOG_STREAM_NAME, set by the runtime
         self._process = process
         self._to_worker = to_worker
@@ -119,24 +131,39 @@ class Worker:
         self.max_memory_mb = 0
 
     @classmethod
-    def spawn(cls, task_root: Path, env: Mapping[str, str], stderr: IO[bytes]) -> Worker:
-        """Start a worker and wait for its init. Raises :class:`InitFailed`,
-        :class:`WorkerGone` or :class:`WorkerTimedOut` (the worker is then killed)."""
+    def spawn(
+        cls,
+        task_root: Path,
+        env: Mapping[str, str],
+        stderr: IO[bytes],
+        forks: ForkServer | None = None,
+    ) -> Worker:
+        """Start a worker (forked from ``forks`` when it serves this code) and wait for its
+        init. Raises :class:`InitFailed`, :class:`WorkerGone` or :class:`WorkerTimedOut`
+        (the worker is then killed)."""
         requests_read, requests_write = os.pipe()
         replies_read, replies_write = os.pipe()
         started = time.perf_counter()
+        process: _Process | None = None
         try:
-            process = subprocess.Popen(
-                [sys.executable, WORKER_SCRIPT, str(requests_read), str(replies_write)],
-                cwd=task_root,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                pass_fds=(requests_read, replies_write),
-                # Its own process group, so a timeout kills whatever the function started.
-                start_new_session=True,
-            )
+            if forks is not None and forks.serves(task_root):
+                try:
+                    fds = (requests_read, replies_write, stderr.fileno())
+                    process = forks.fork(task_root, env, fds)
+                except ForkFailed as failed:
+                    log.warning("%s; starting the worker from scratch", failed)
+            if process is None:
+                process = subprocess.Popen(
+                    [sys.executable, WORKER_SCRIPT, str(requests_read), str(replies_write)],
+                    cwd=task_root,
+                    env=dict(env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    pass_fds=(requests_read, replies_write),
+                    # Its own process group, so a timeout kills whatever the function started.
+                    start_new_session=True,
+                )
         except BaseException:
             os.close(requests_write)
             os.close(replies_read)

@@ -21,6 +21,7 @@ Limits of the sandbox (machines are small):
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -41,6 +42,7 @@ from promote.sandbox.invocation import (
     account_session,
 )
 from promote.sandbox.runtime import reports
+from promote.sandbox.runtime.forkserver import ForkServer
 from promote.sandbox.runtime.functions import (
     FunctionSpec,
     InvalidCode,
@@ -93,6 +95,7 @@ class LambdaRuntime:
         idle_seconds: float = 300.0,
         rng: random.Random | None = None,
         environment: Mapping[str, str] | None = None,
+        fork_workers: bool = True,
     ) -> None:
         self._endpoint = endpoint
         # Variables every worker gets under the function's own (the sandbox's CA bundle); read
@@ -111,6 +114,11 @@ class LambdaRuntime:
         self._closed = threading.Event()
         work_dir.mkdir(parents=True, exist_ok=True)
         self._stderr: IO[bytes] = (work_dir / "workers.log").open("ab")
+        # Workers are forked from a process that has imported the runtime's libraries once
+        # (forkserver.py); started on the first cold start, so a runtime that never runs
+        # code never starts one.
+        self._fork_workers = fork_workers
+        self._forks: ForkServer | None = None
         self._reaper = threading.Thread(target=self._reap_loop, name="lambda-reaper", daemon=True)
         self._reaper.start()
 
@@ -166,6 +174,8 @@ class LambdaRuntime:
             worker.terminate()  # its caller reads end of file, then cleans up
         if threading.current_thread() is not self._reaper:
             self._reaper.join()
+        if self._forks is not None:
+            self._forks.close()
         self._stderr.close()
 
     def __enter__(self) -> LambdaRuntime:
@@ -239,7 +249,7 @@ class LambdaRuntime:
         env = worker_environment(
             spec, task_root, log_stream, self._endpoint, credentials, self._sandbox_environment
         )
-        worker = Worker.spawn(task_root, env, self._stderr)
+        worker = Worker.spawn(task_root, env, self._stderr, self._fork_server())
         worker.log_stream = log_stream
         with self._lock:
             closed = self._closed.is_set()
@@ -249,6 +259,13 @@ class LambdaRuntime:
             worker.kill()
             raise SandboxError("the Lambda runtime was closed")
         return worker
+
+    def _fork_server(self) -> ForkServer | None:
+        with self._lock:
+            if self._fork_workers and self._forks is None and not self._closed.is_set():
+                base = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8", "TZ": ":UTC"}
+                self._forks = ForkServer(self._stderr, {**base, **self._sandbox_environment})
+            return self._forks
 
     def _call(
         self, spec: FunctionSpec, worker: Worker, request_id: str, request: bytes, *, cold: bool
