@@ -117,11 +117,16 @@ def watch(p: _Project, index: int, weight: int, bake: float) -> None:
     p.canary_started = p.canary_started or started
     deadline, extended = started + bake, False
     while True:
-        while (left := deadline - clock()) > 0:
+        due = clock()
+        while deadline - clock() > 0:
             evaluation = _evaluate(p, chosen, started, rules, settings, context)
             if evaluation is not None and evaluation.verdict is Verdict.FAIL:
                 _fail(p, index, weight, evaluation)
-            activity.receive(p.workflow_id, BAKE_TOPIC, min(interval, left))
+            # Evaluations start every interval, however long each takes to read the metrics
+            # (one that overran is followed at once, not by a burst to catch up).
+            now = clock()
+            due = max(due + interval, now)
+            activity.receive(p.workflow_id, BAKE_TOPIC, max(min(due, deadline) - now, 0.0))
         evaluation = _evaluate(p, chosen, started, rules, settings, context)
         verdict = evaluation.verdict if evaluation else Verdict.INCONCLUSIVE
         if verdict is Verdict.FAIL and evaluation is not None:

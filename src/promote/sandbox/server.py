@@ -123,9 +123,11 @@ class Sandbox:
     def start(self, timeout: float = 15.0) -> None:
         from moto.server import ThreadedMotoServer
 
+        from promote.sandbox.moto_dispatch import serve_fast_dispatch
         from promote.sandbox.moto_percentiles import serve_percentiles
 
         check_port_free(self.port)
+        serve_fast_dispatch()
         # CloudWatch's histograms, percentiles and trimmed counts, which canary analysis
         # reads; with or without an estate's data plane.
         serve_percentiles()
