@@ -63,6 +63,7 @@ class Trial:
     injected: int = 0
     client_errors: int = 0
     traffic: dict[str, Any] = field(default_factory=dict)  # the failures, broken down
+    gc_pause_s: float = 0.0  # the sandbox's longest garbage collection during the trial
     notes: list[str] = field(default_factory=list)
 
 
@@ -116,6 +117,7 @@ class Bench:
             demo._baseline(estate)
             self.runner = demo._Demo(estate, self.estate_dir, sandbox, sandbox_dir, 1.0, 4)
             self.sandbox_dir = sandbox_dir
+            self.sandbox = sandbox
             self.canary(steps=[10, 100], bake=0.0)
             if self.runner.promote("dev", log=self.log) != 0:
                 tail = self.log.read_text()[-4000:]
@@ -163,6 +165,7 @@ class Bench:
         steps = [10, 50, 100] if kind == "full" else [10, 100]
         bake = self.bake if kind in ("healthy", "full") else 120.0
         self.canary(steps, bake, fault)
+        self.sandbox.heap.longest_pause_s = 0.0
         expected = 10 + bake * (len(steps) - 1) + 10 if kind in ("healthy", "full") else 60
         traffic = self.traffic(expected)
         time.sleep(2)  # the load is on before the run starts
@@ -170,7 +173,7 @@ class Bench:
         self.runner.promote("dev", projects=PROJECT, log=self.log)
         run_id = next(r for r in demo._run_ids(self.runner.engine_dir) if r not in before)
         report = self.finish(traffic)
-        trial = Trial(kind, number)
+        trial = Trial(kind, number, gc_pause_s=round(self.sandbox.heap.longest_pause_s, 3))
         self.measure(trial, run_id)
         self.count(trial, report, faulted=fault is not None)
         return trial
@@ -277,6 +280,7 @@ def summarise(trials: list[Trial]) -> dict[str, Any]:
         for kind in ("bad", "latency", "healthy", "full")
     }
     figures["requests"] = sum(t.requests for t in trials)
+    figures["longest_gc_pause_s"] = max((t.gc_pause_s for t in trials), default=None)
     return figures
 
 

@@ -33,6 +33,7 @@ from typing import Any
 from promote.model import Estate
 from promote.processes import alive, start_ticks
 from promote.sandbox.errors import SandboxError
+from promote.sandbox.heap import HeapKeeper
 from promote.sandbox.invocation import forget_sessions
 from promote.sandbox.profiles import (
     FAKE_KEY_ID,
@@ -113,6 +114,7 @@ class Sandbox:
         )
 
     _server: Any = field(default=None, init=False, repr=False)
+    heap: HeapKeeper = field(default_factory=HeapKeeper, init=False, repr=False)
     # Unique per start (see render_config); set by start().
     session_name: str = field(default="promote-sandbox", init=False)
 
@@ -141,6 +143,7 @@ class Sandbox:
         if starter.is_alive():
             raise SandboxError(f"the emulator did not start on {HOST}:{self.port} in {timeout}s")
         self._server = server
+        self.heap.start()
         self.session_name = f"promote-sandbox-{time.time_ns() // 1_000_000}"
         try:
             self._reset()
@@ -164,6 +167,7 @@ class Sandbox:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        self.heap.stop()
 
     def __enter__(self) -> Sandbox:
         self.start()
